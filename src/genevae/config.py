@@ -90,7 +90,8 @@ class ModelConfig:
     Attributes
     ----------
     likelihood
-        ``"gaussian"``, ``"nb"`` (negative binomial) or ``"zinb"`` (zero-inflated NB).
+        ``"gaussian"``, ``"nb"`` (negative binomial), ``"zinb"`` (zero-inflated NB), or
+        ``"auto"``: NB for integer counts, Gaussian otherwise (resolved before training).
     n_latent, n_hidden, n_layers
         Latent dimensions; width and depth of the encoder and decoder MLPs.
     dropout
@@ -103,7 +104,7 @@ class ModelConfig:
         ``"onehot"`` or ``"embedding"`` for the categorical conditions.
     """
 
-    likelihood: str = "nb"
+    likelihood: str = "auto"
     n_latent: int = 10
     n_hidden: int = 128
     n_layers: int = 1
@@ -113,7 +114,7 @@ class ModelConfig:
     condition_encoding: str = "onehot"
 
     def __post_init__(self) -> None:
-        _check(self.likelihood in LIKELIHOODS, f"likelihood={self.likelihood!r}: choose one of {', '.join(LIKELIHOODS)}.")
+        _check(self.likelihood in (*LIKELIHOODS, "auto"), f"likelihood={self.likelihood!r}: choose one of {', '.join(LIKELIHOODS)} or auto.")
         _check(self.n_latent >= 1, f"n_latent={self.n_latent}: the latent space needs at least 1 dimension, e.g. --n-latent 10.")
         _check(self.n_hidden >= 1, f"n_hidden={self.n_hidden}: hidden layers need at least 1 unit, e.g. --n-hidden 128.")
         _check(self.n_layers >= 1, f"n_layers={self.n_layers}: use at least 1 hidden layer.")

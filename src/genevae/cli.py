@@ -1,0 +1,237 @@
+"""Command line: each subcommand parses its arguments and calls one public function.
+
+User mistakes (:class:`~genevae.errors.GenevaeError`) print one message and exit
+with status 2; ``--debug`` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from genevae import __version__
+from genevae.errors import EXIT_USER_ERROR, GenevaeError
+
+__all__ = ["main", "build_parser"]
+
+# CLI option -> (config section, key). Options left unset keep the value from the
+# config file, then the preset, then the dataclass default.
+_OPTION_TARGETS: dict[str, tuple[str, str]] = {
+    "data": ("data", "path"),
+    "layer": ("data", "layer"),
+    "transpose": ("data", "transpose"),
+    "sample_sheet": ("data", "sample_sheet"),
+    "condition": ("data", "condition_keys"),
+    "label": ("data", "label_key"),
+    "n_top_genes": ("data", "n_top_genes"),
+    "val_fraction": ("data", "val_fraction"),
+    "strict": ("data", "strict"),
+    "likelihood": ("model", "likelihood"),
+    "n_latent": ("model", "n_latent"),
+    "n_hidden": ("model", "n_hidden"),
+    "n_layers": ("model", "n_layers"),
+    "dropout": ("model", "dropout"),
+    "batch_norm": ("model", "batch_norm"),
+    "gaussian_variance": ("model", "gaussian_variance"),
+    "condition_encoding": ("model", "condition_encoding"),
+    "beta": ("objective", "beta"),
+    "kl_schedule": ("objective", "kl_schedule"),
+    "warmup_epochs": ("objective", "warmup_epochs"),
+    "n_cycles": ("objective", "n_cycles"),
+    "cycle_ramp": ("objective", "cycle_ramp"),
+    "free_bits": ("objective", "free_bits"),
+    "loss_reduction": ("objective", "loss_reduction"),
+    "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"),
+    "weight_decay": ("train", "weight_decay"),
+    "grad_clip": ("train", "grad_clip"),
+    "seed": ("train", "seed"),
+    "early_stopping_patience": ("train", "early_stopping_patience"),
+    "n_eval_train_cells": ("train", "n_eval_train_cells"),
+}
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", metavar="FILE", help=".h5ad, .csv/.tsv, or a 10x matrix.mtx folder")
+    data.add_argument("--layer", help="take this .layers entry instead of X (e.g. counts)")
+    data.add_argument("--transpose", action="store_const", const=True,
+                      help="flip the genes-in-rows/columns orientation detected for a CSV/TSV")
+    data.add_argument("--sample-sheet", metavar="CSV", help="conditions and labels for a plain matrix")
+    data.add_argument("--condition", action="append", metavar="COL",
+                      help="categorical .obs column to condition on (repeatable)")
+    data.add_argument("--label", metavar="COL", help=".obs column to stratify the split and probe the latent")
+    data.add_argument("--n-top-genes", type=int, metavar="N", help="keep the N most variable genes")
+    data.add_argument("--val-fraction", type=float, metavar="F", help="validation share (default 0.1)")
+    data.add_argument("--strict", action="store_const", const=True,
+                      help="turn data warnings (non-integer counts, empty cells) into errors")
+    model = parser.add_argument_group("model")
+    model.add_argument("--likelihood", choices=["auto", "gaussian", "nb", "zinb"],
+                       help="default auto: nb for counts, gaussian otherwise")
+    model.add_argument("--n-latent", type=int, metavar="N", help="latent dimensions (default 10)")
+    model.add_argument("--n-hidden", type=int, metavar="N", help="hidden units per layer (default 128)")
+    model.add_argument("--n-layers", type=int, metavar="N", help="hidden layers (default 1)")
+    model.add_argument("--dropout", type=float, metavar="P", help="dropout rate (default 0.1)")
+    model.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                       help="batch normalisation in hidden layers (default off)")
+    model.add_argument("--gaussian-variance", choices=["learned", "fixed"],
+                       help="per-gene learned variance, or fixed (the reference's MSE)")
+    model.add_argument("--condition-encoding", choices=["onehot", "embedding"])
+    objective = parser.add_argument_group("objective")
+    objective.add_argument("--beta", type=float, metavar="B", help="KL weight β (default 1)")
+    objective.add_argument("--kl-schedule", choices=["constant", "linear", "cyclical", "sigmoid"])
+    objective.add_argument("--warmup-epochs", "--warmup", type=int, metavar="N",
+                           help="length of the linear/sigmoid warm-up (default 10)")
+    objective.add_argument("--n-cycles", type=int, metavar="M", help="cycles of the cyclical schedule")
+    objective.add_argument("--cycle-ramp", type=float, metavar="R", help="ramp share of each cycle")
+    objective.add_argument("--free-bits", type=float, metavar="NATS",
+                           help="minimum KL per latent dimension before it is penalised")
+    objective.add_argument("--loss-reduction", choices=["sum", "mean"],
+                           help="sum: nats per cell (default); mean: the reference's per-element means")
+    train = parser.add_argument_group("optimisation")
+    train.add_argument("--epochs", type=int, metavar="N", help="default: min(400, 8e6 / n_cells)")
+    train.add_argument("--batch-size", type=int, metavar="N", help="default 128")
+    train.add_argument("--lr", type=float, help="AdamW learning rate (default 1e-3)")
+    train.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 1e-2)")
+    train.add_argument("--grad-clip", type=float, help="max gradient norm, 0 disables (default 10)")
+    train.add_argument("--seed", type=int, help="seed of split, batch order and sampling (default 0)")
+    train.add_argument("--early-stopping-patience", type=int, metavar="N",
+                       help="stop after N epochs without a better validation loss (default off)")
+    train.add_argument("--n-eval-train-cells", type=int, metavar="N",
+                       help="training cells evaluated in eval mode each epoch (default 5000)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", metavar="DIR", help="run folder (default runs/<data name>)")
+    output.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    output.add_argument("--preset", help="named settings: reference, scvi")
+    output.add_argument("--config", metavar="TOML", help="settings file ([data], [model], ...)")
+    output.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
+
+
+def _resolve_config(args: argparse.Namespace) -> Any:
+    from genevae.config import apply_preset, build_config, load_config
+
+    sections: dict[str, dict[str, Any]] = {}
+    if args.preset:
+        sections = apply_preset(args.preset)
+    if args.config:
+        for name, values in load_config(args.config).items():
+            sections.setdefault(name, {}).update(values)
+    for option, (section, key) in _OPTION_TARGETS.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            sections.setdefault(section, {})[key] = value
+    if not sections.get("data", {}).get("path"):
+        raise GenevaeError("no data given: pass --data FILE (.h5ad, .csv/.tsv or a 10x folder).")
+    sections["data"]["path"] = str(Path(sections["data"]["path"]).expanduser().resolve())
+    return build_config(sections, where="options")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from genevae.workflow import resume_run, train_run
+
+    if args.resume:
+        result = resume_run(args.resume)
+    else:
+        config = _resolve_config(args)
+        out = args.out or str(Path("runs") / Path(config.data.path).stem)
+        result = train_run(config, out, overwrite=args.overwrite)
+    return 0 if result.training.stop_reason in ("completed", "early_stopping") else 1
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from genevae.workflow import simulate_to_files
+
+    for path in simulate_to_files(args.kind, Path(args.out), args.seed, args.n_cells, args.n_genes):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from genevae.workflow import embed_file
+
+    path = embed_file(args.run, args.data, args.out, layer=args.layer, overwrite=args.overwrite)
+    print(f"wrote {path} (latent means in obsm['X_genevae'])")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from genevae.workflow import run_demo
+
+    result = run_demo(Path(args.out), epochs=args.epochs)
+    return 0 if result.training.stop_reason == "completed" else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``genevae`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="genevae",
+        description="Train variational autoencoders on gene expression and diagnose the training.",
+    )
+    parser.add_argument("--version", action="version", version=f"genevae {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    simulate = commands.add_parser("simulate", help="write seeded simulated data with known factors")
+    simulate.add_argument("kind", choices=["bulk", "sc"],
+                          help="bulk: the reference design (continuous + counts); sc: NB single-cell counts")
+    simulate.add_argument("--out", default="simulated", metavar="DIR", help="output folder")
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--n-cells", type=int, default=None, metavar="N",
+                          help="samples/cells (bulk default 5000, sc default 10000)")
+    simulate.add_argument("--n-genes", type=int, default=None, metavar="N", help="genes (default 2000)")
+    simulate.set_defaults(handler=_cmd_simulate)
+
+    train = commands.add_parser("train", help="train a (conditional) VAE and diagnose it")
+    _add_train_options(train)
+    train.set_defaults(handler=_cmd_train)
+
+    embed = commands.add_parser("embed", help="write latent means to obsm['X_genevae'] of a new .h5ad")
+    embed.add_argument("run", metavar="RUN", help="run folder written by genevae train")
+    embed.add_argument("--data", required=True, metavar="FILE")
+    embed.add_argument("--layer")
+    embed.add_argument("--out", required=True, metavar="FILE.h5ad")
+    embed.add_argument("--overwrite", action="store_true")
+    embed.set_defaults(handler=_cmd_embed)
+
+    demo = commands.add_parser("demo", help="simulate bulk data, train the reference model, diagnose")
+    demo.add_argument("--out", default="demo-run", metavar="DIR")
+    demo.add_argument("--epochs", type=int, default=30)
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def _configure_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("genevae: %(message)s"))
+    root = logging.getLogger("genevae")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``genevae`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.quiet)
+    try:
+        return args.handler(args)
+    except GenevaeError as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"genevae: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("genevae: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

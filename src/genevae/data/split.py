@@ -1,0 +1,28 @@
+"""Seeded train/validation split, stratified by label when one is given."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+__all__ = ["split_indices"]
+
+
+def split_indices(
+    n_cells: int, val_fraction: float, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and validation cells, each sorted.
+
+    Stratified by ``labels`` when every class has at least two cells, so that
+    both sets see every class; otherwise a plain seeded shuffle.
+    """
+    indices = np.arange(n_cells)
+    stratify = None
+    if labels is not None:
+        _, counts = np.unique(labels, return_counts=True)
+        if counts.min() >= 2:
+            stratify = labels
+    train, val = train_test_split(
+        indices, test_size=val_fraction, random_state=seed, stratify=stratify
+    )
+    return np.sort(train), np.sort(val)

@@ -1,0 +1,326 @@
+"""The training loop: AdamW, β schedule, per-epoch evaluation, checkpoints, faults.
+
+One loop, no framework. Each epoch:
+
+1. β for the epoch from the schedule (the model is told β, never the epoch);
+2. one pass over the shuffled training batches in training mode, with gradient
+   clipping; the objective's running average is kept;
+3. train (a fixed subsample) and validation evaluated the same way, in eval mode;
+4. one reference-format line, a history row, ``last`` (and ``best``) checkpoints;
+5. the live diagnosis warns once at the epoch a problem appears.
+
+Determinism: the batch order and every random draw of an epoch come from
+generators seeded by ``(seed, epoch)``, so a run resumed from the checkpoint at
+an epoch boundary reproduces the uninterrupted run exactly on CPU.
+
+Faults: a non-finite loss stops at that step (no optimiser step is taken); the
+last good checkpoint is kept, and the history gets a row for the diverged epoch
+with NaN values. SIGINT/SIGTERM stop at the next step; the state of the last
+completed epoch is on disk and the caller prints the ``--resume`` command.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from genevae.config import ObjectiveConfig, TrainConfig
+from genevae.data.batches import InMemoryBatches
+from genevae.history.history import History, HistoryMeta
+from genevae.history.logline import format_epoch_line
+from genevae.runfolder import RunFolder
+from genevae.train.checkpoint import save_checkpoint
+from genevae.train.evaluate import evaluate
+from genevae.train.records import epoch_record
+from genevae.train.schedules import kl_weight as scheduled_kl_weight
+
+__all__ = ["Trainer", "TrainingResult", "TrainerState", "epoch_seed"]
+
+StopReason = str  # "completed" | "early_stopping" | "diverged" | "interrupted"
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of the random draws (dropout, sampling) of 0-based ``epoch``."""
+    return (seed * 1_000_003 + epoch * 7919 + 17) % (2**63)
+
+
+@dataclass
+class TrainerState:
+    """Bookkeeping that must survive a checkpoint (besides weights and optimiser)."""
+
+    epochs_done: int = 0
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    epochs_without_improvement: int = 0
+    records: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epochs_done": self.epochs_done,
+            "best_val_loss": self.best_val_loss,
+            "best_epoch": self.best_epoch,
+            "epochs_without_improvement": self.epochs_without_improvement,
+            "records": self.records,
+        }
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> TrainerState:
+        return cls(
+            epochs_done=int(state["epochs_done"]),
+            best_val_loss=float(state["best_val_loss"]),
+            best_epoch=int(state["best_epoch"]),
+            epochs_without_improvement=int(state["epochs_without_improvement"]),
+            records=[dict(r) for r in state["records"]],
+        )
+
+
+@dataclass
+class TrainingResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    history: History
+    stop_reason: StopReason
+    best_epoch: int
+    diverged_epoch: int | None = None
+
+
+class _StopSignal:
+    """Turn SIGINT/SIGTERM into a flag checked between steps (main thread only)."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignal:
+        if _in_main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+class Trainer:
+    """Fit a VAE whose ``loss(x, library, conditions, kl_weight, free_bits, reduction)``
+    returns a ``LossOutput``.
+
+    Parameters
+    ----------
+    model
+        The VAE module.
+    objective, train
+        Objective and optimisation settings.
+    n_epochs
+        Epochs to run in total (resolved; never 0).
+    run
+        Run folder for checkpoints, history and log; ``None`` keeps everything in memory.
+    meta
+        History meta (loss convention, sizes, schedule).
+    checkpoint_extra
+        Plain data stored in every checkpoint so it can rebuild the model
+        (config, preprocessing state, sizes).
+    on_epoch
+        Called with the history after each epoch; returns lines to print (the live diagnosis).
+    echo
+        Where the per-epoch lines go (default: stdout).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        objective: ObjectiveConfig,
+        train: TrainConfig,
+        n_epochs: int,
+        run: RunFolder | None,
+        meta: HistoryMeta,
+        checkpoint_extra: Mapping[str, Any] | None = None,
+        on_epoch: Callable[[History], list[str]] | None = None,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.objective = objective
+        self.train_config = train
+        self.n_epochs = n_epochs
+        self.run = run
+        self.meta = meta
+        self.checkpoint_extra = dict(checkpoint_extra or {})
+        self.on_epoch = on_epoch
+        self.echo = echo or (lambda line: print(line, flush=True))
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=train.lr, weight_decay=train.weight_decay
+        )
+        self.state = TrainerState()
+
+    # -- checkpoints -------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything needed to resume: weights, optimiser, RNG, bookkeeping."""
+        return {
+            **self.checkpoint_extra,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng_state": torch.get_rng_state(),
+            "trainer": self.state.to_dict(),
+        }
+
+    def restore(self, checkpoint: Mapping[str, Any]) -> None:
+        """Continue from a checkpoint written by :meth:`checkpoint_state`."""
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        torch.set_rng_state(checkpoint["rng_state"])
+        self.state = TrainerState.from_dict(checkpoint["trainer"])
+
+    def _write_last(self) -> None:
+        if self.run is not None:
+            save_checkpoint(self.run.last_checkpoint, self.checkpoint_state())
+
+    def _write_history(self) -> History:
+        history = History.from_records(self.state.records, self.meta)
+        if self.run is not None:
+            history.to_csv(self.run.history)
+        return history
+
+    # -- the loop ----------------------------------------------------------
+    def fit(
+        self,
+        train_batches: InMemoryBatches,
+        val_batches: InMemoryBatches,
+        train_eval_batches: InMemoryBatches,
+    ) -> TrainingResult:
+        """Train from ``self.state.epochs_done`` to ``n_epochs``.
+
+        ``train_eval_batches`` is the fixed training subsample evaluated in eval mode.
+        """
+        if self.state.epochs_done == 0:
+            self._write_last()  # a resumable state exists from the first step on
+        stop_reason: StopReason = "completed"
+        diverged_epoch = None
+        show_bar = sys.stdout.isatty()
+        with _StopSignal() as stop:
+            for epoch in range(self.state.epochs_done, self.n_epochs):
+                beta = scheduled_kl_weight(epoch, self.n_epochs, self.objective)
+                torch.manual_seed(epoch_seed(self.train_config.seed, epoch))
+                started = time.perf_counter()
+                outcome, running = self._train_epoch(train_batches, beta, epoch, stop, show_bar)
+                if outcome == "interrupted":
+                    stop_reason = "interrupted"
+                    break
+                if outcome == "diverged":
+                    stop_reason, diverged_epoch = "diverged", epoch + 1
+                    self.state.records.append(_diverged_record(epoch + 1, beta))
+                    break
+                train_metrics = evaluate(self.model, train_eval_batches)
+                val_metrics = evaluate(self.model, val_batches)
+                record = epoch_record(
+                    epoch=epoch + 1,
+                    kl_weight=beta,
+                    lr=self.optimizer.param_groups[0]["lr"],
+                    train=train_metrics,
+                    val=val_metrics,
+                    running_loss=running,
+                    n_genes=self.meta.n_genes or 1,
+                    loss_reduction=self.objective.loss_reduction,
+                    seconds=time.perf_counter() - started,
+                    n_train_cells=train_batches.n_cells,
+                )
+                if not all(math.isfinite(record[k]) for k in ("train_loss", "val_loss")):
+                    stop_reason, diverged_epoch = "diverged", epoch + 1
+                    self.state.records.append(record)
+                    break
+                self.state.records.append(record)
+                self.state.epochs_done = epoch + 1
+                improved = self._track_best(record)
+                self.echo(format_epoch_line(record))
+                if self.run is not None:
+                    with open(self.run.log, "a", encoding="utf-8") as log:
+                        log.write(format_epoch_line(record) + "\n")
+                    if improved:
+                        save_checkpoint(self.run.best_checkpoint, self.checkpoint_state())
+                    self._write_last()
+                history = self._write_history()
+                if self.on_epoch is not None:
+                    for line in self.on_epoch(history):
+                        self.echo(line)
+                if stop.received:
+                    stop_reason = "interrupted"
+                    break
+                patience = self.train_config.early_stopping_patience
+                if patience and self.state.epochs_without_improvement >= patience:
+                    stop_reason = "early_stopping"
+                    break
+        history = self._write_history()
+        return TrainingResult(history, stop_reason, self.state.best_epoch, diverged_epoch)
+
+    def _train_epoch(
+        self,
+        batches: InMemoryBatches,
+        beta: float,
+        epoch: int,
+        stop: _StopSignal,
+        show_bar: bool,
+    ) -> tuple[str, float]:
+        """One pass in training mode. Returns ("ok" | "diverged" | "interrupted", running loss)."""
+        self.model.train()
+        total, n_cells = 0.0, 0
+        steps = batches.epoch(epoch)
+        if show_bar:
+            steps = tqdm(steps, total=len(batches), desc=f"epoch {epoch + 1:03d}", leave=False)
+        clip = self.train_config.grad_clip
+        for batch in steps:
+            if stop.received:
+                return "interrupted", math.nan
+            out = self.model.loss(
+                batch.x,
+                batch.library,
+                batch.conditions,
+                kl_weight=beta,
+                free_bits=self.objective.free_bits,
+                reduction=self.objective.loss_reduction,
+            )
+            if not torch.isfinite(out.objective):
+                return "diverged", math.nan
+            self.optimizer.zero_grad(set_to_none=True)
+            out.objective.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.optimizer.step()
+            total += out.objective.item() * len(batch)
+            n_cells += len(batch)
+        return "ok", total / max(n_cells, 1)
+
+    def _track_best(self, record: Mapping[str, float]) -> bool:
+        if record["val_loss"] < self.state.best_val_loss:
+            self.state.best_val_loss = record["val_loss"]
+            self.state.best_epoch = int(record["epoch"])
+            self.state.epochs_without_improvement = 0
+            return True
+        self.state.epochs_without_improvement += 1
+        return False
+
+
+def _diverged_record(epoch: int, beta: float) -> dict[str, float]:
+    """History row for an epoch stopped by a non-finite loss: NaN values, named epoch."""
+    nan = math.nan
+    row = {"epoch": epoch, "kl_weight": beta, "train_running_loss": nan}
+    for split in ("train", "val"):
+        for name in ("loss", "recon", "kl"):
+            row[f"{split}_{name}"] = nan
+    return row

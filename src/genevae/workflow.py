@@ -1,0 +1,386 @@
+"""End-to-end runs: data -> model -> train -> history -> diagnose -> plot / report.
+
+The CLI and the Python API both call these functions; they hold the sequence,
+each step lives in its own layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import torch
+
+from genevae.config import (
+    RunConfig,
+    apply_preset,
+    build_config,
+    config_to_dict,
+    config_to_toml,
+)
+from genevae.data.batches import InMemoryBatches
+from genevae.data.io import read, write_h5ad
+from genevae.data.preprocess import PreparedData, Preprocessor, prepare
+from genevae.data.simulate import simulate_bulk, simulate_sc
+from genevae.data.split import split_indices
+from genevae.diagnose.engine import diagnose
+from genevae.diagnose.findings import Diagnosis
+from genevae.diagnose.live import LiveMonitor
+from genevae.diagnose.render import render_json, render_text
+from genevae.errors import GenevaeError
+from genevae.files import atomic_write_text
+from genevae.history.history import History, HistoryMeta
+from genevae.model.vae import VAE
+from genevae.plot.curves import plot_curves, save_figure
+from genevae.runfolder import RunFolder
+from genevae.train.checkpoint import load_checkpoint
+from genevae.train.trainer import Trainer, TrainingResult
+
+__all__ = [
+    "FittedModel",
+    "RunResult",
+    "default_n_epochs",
+    "fit",
+    "fit_prepared",
+    "train_run",
+    "resume_run",
+    "load_fitted",
+    "encode",
+    "embed_file",
+    "simulate_to_files",
+    "run_demo",
+]
+
+log = logging.getLogger(__name__)
+
+#: Cap and cell budget of the default epoch count, after scvi-tools' heuristic
+#: ``min(400, round(20000 / n_cells * 400))``.
+MAX_DEFAULT_EPOCHS = 400
+DEFAULT_EPOCH_CELL_BUDGET = 20_000 * 400
+#: Eval-mode passes use this batch size (no gradients, so larger is faster).
+EVAL_BATCH_SIZE = 1024
+#: The files a run writes; ``--overwrite`` removes exactly these.
+_RUN_ENTRIES = ("config.toml", "history.csv", "train.log", "checkpoints", "curves.png",
+                "diagnosis.txt", "diagnosis.json", "metrics.json", "report.html", "figures")
+
+Echo = Callable[[str], None]
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+@dataclass
+class FittedModel:
+    """A trained model with the preprocessing it was trained with."""
+
+    model: VAE
+    preprocessor: Preprocessor
+    config: RunConfig
+
+
+@dataclass
+class RunResult:
+    """Outcome of :func:`train_run`."""
+
+    fitted: FittedModel
+    training: TrainingResult
+    diagnosis: Diagnosis
+    run: RunFolder | None
+
+
+def default_n_epochs(n_cells: int) -> int:
+    """Epochs when none are given: ``min(400, round(8e6 / n_cells))``, at least 1."""
+    return max(1, min(MAX_DEFAULT_EPOCHS, round(DEFAULT_EPOCH_CELL_BUDGET / n_cells)))
+
+
+def build_model(prepared: PreparedData, preprocessor: Preprocessor, config: RunConfig) -> VAE:
+    """The VAE for ``prepared`` data under ``config.model``."""
+    return VAE(
+        n_genes=prepared.n_genes,
+        n_categories=prepared.n_categories,
+        config=config.model,
+        target_sum=preprocessor.target_sum,
+    )
+
+
+def _check_hyperparameters(config: RunConfig, n_train: int, n_epochs: int) -> None:
+    if config.train.batch_size > n_train:
+        raise GenevaeError(
+            f"--batch-size {config.train.batch_size} is larger than the {n_train} training "
+            f"cells; use --batch-size {max(1, n_train // 4)} or smaller."
+        )
+    schedule = config.objective.kl_schedule
+    if schedule in ("linear", "sigmoid") and config.objective.warmup_epochs > n_epochs:
+        log.warning(
+            "--warmup-epochs %d is longer than the run (%d epochs): β never reaches %g; "
+            "the KL will be judged only where β is stable.",
+            config.objective.warmup_epochs, n_epochs, config.objective.beta,
+        )
+
+
+def fit(
+    adata: ad.AnnData,
+    config: RunConfig,
+    run: RunFolder | None = None,
+    echo: Echo = _print,
+) -> tuple[FittedModel, TrainingResult]:
+    """Prepare ``adata``, build the VAE and train it under ``config``.
+
+    With ``run`` set, checkpoints, ``history.csv`` and ``train.log`` are written
+    there as training goes.
+    """
+    config = resolve_likelihood(adata, config)
+    preprocessor, prepared = prepare(adata, config.data, config.model.likelihood)
+    return fit_prepared(preprocessor, prepared, config, run, echo)
+
+
+def fit_prepared(
+    preprocessor: Preprocessor,
+    prepared: PreparedData,
+    config: RunConfig,
+    run: RunFolder | None = None,
+    echo: Echo = _print,
+    resume_from: dict[str, Any] | None = None,
+) -> tuple[FittedModel, TrainingResult]:
+    """Train on data already prepared by :func:`genevae.data.preprocess.prepare`.
+
+    ``resume_from`` is a checkpoint to continue from.
+    """
+    train_idx, val_idx = split_indices(
+        prepared.n_cells, config.data.val_fraction, config.train.seed, prepared.labels
+    )
+    n_epochs = config.train.epochs or default_n_epochs(len(train_idx))
+    _check_hyperparameters(config, len(train_idx), n_epochs)
+    torch.manual_seed(config.train.seed)
+    model = build_model(prepared, preprocessor, config)
+    tensors = (prepared.x, prepared.library, prepared.conditions)
+    train_batches = InMemoryBatches(*tensors, train_idx, config.train.batch_size, True, config.train.seed)
+    val_batches = InMemoryBatches(*tensors, val_idx, EVAL_BATCH_SIZE, False)
+    train_eval_batches = InMemoryBatches(
+        *tensors, _eval_subsample(train_idx, config.train.n_eval_train_cells, config.train.seed),
+        EVAL_BATCH_SIZE, False,
+    )
+    meta = HistoryMeta(
+        source="genevae",
+        loss_reduction=config.objective.loss_reduction,
+        n_genes=prepared.n_genes,
+        n_latent=config.model.n_latent,
+        kl_schedule=config.objective.kl_schedule,
+    )
+    resolved = replace(config, train=replace(config.train, epochs=n_epochs))
+    extra = {
+        "format": "genevae-checkpoint-1",
+        "config": config_to_dict(resolved),
+        "preprocessor": preprocessor.to_state(),
+        "n_genes": prepared.n_genes,
+        "n_categories": list(prepared.n_categories),
+    }
+    monitor = LiveMonitor()
+    trainer = Trainer(model, resolved.objective, resolved.train, n_epochs, run, meta, extra,
+                      on_epoch=monitor.update, echo=echo)
+    if resume_from is not None:
+        trainer.restore(resume_from)
+    result = trainer.fit(train_batches, val_batches, train_eval_batches)
+    return FittedModel(model, preprocessor, resolved), result
+
+
+def _eval_subsample(train_idx: np.ndarray, n_cells: int, seed: int) -> np.ndarray:
+    if n_cells == 0 or n_cells >= len(train_idx):
+        return train_idx
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(train_idx, size=n_cells, replace=False))
+
+
+def prepare_run_folder(out: Path, overwrite: bool) -> RunFolder:
+    """Check ``out`` may receive a run; with ``overwrite``, remove a previous run's files."""
+    if out.exists() and not out.is_dir():
+        raise GenevaeError(f"--out {out} is a file; give a folder for the run.")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise GenevaeError(
+                f"--out {out} already holds files (a previous run?). Choose another folder, "
+                "or pass --overwrite to replace that run."
+            )
+        for name in _RUN_ENTRIES:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return RunFolder(out)
+
+
+def finish_run(run: RunFolder | None, history: History, echo: Echo = _print) -> Diagnosis:
+    """Diagnose the history, print it, and write the curves and diagnosis files."""
+    diagnosis = diagnose(history)
+    text = render_text(diagnosis)
+    echo("")
+    echo(text)
+    if run is not None and len(history):
+        save_figure(plot_curves(history), run.curves)
+        atomic_write_text(run.diagnosis, text + "\n")
+        atomic_write_text(run.diagnosis_json, render_json(diagnosis) + "\n")
+    return diagnosis
+
+
+def resolve_likelihood(adata: ad.AnnData, config: RunConfig) -> RunConfig:
+    """Replace ``likelihood="auto"`` by ``nb`` for integer counts, ``gaussian`` otherwise."""
+    if config.model.likelihood != "auto":
+        return config
+    likelihood = "nb" if looks_like_counts(adata.X) else "gaussian"
+    log.info("likelihood: %s (the values %s integer counts); set --likelihood to change it",
+             likelihood, "are" if likelihood == "nb" else "are not")
+    return replace(config, model=replace(config.model, likelihood=likelihood))
+
+
+def read_and_prepare(config: RunConfig) -> tuple[RunConfig, Preprocessor, PreparedData]:
+    """Read ``config.data.path`` and prepare it; returns the config with the likelihood resolved."""
+    adata = read(config.data.path, layer=config.data.layer, transpose=config.data.transpose,
+                 sample_sheet=config.data.sample_sheet)
+    config = resolve_likelihood(adata, config)
+    return (config, *prepare(adata, config.data, config.model.likelihood))
+
+
+def train_run(
+    config: RunConfig, out: str | Path, overwrite: bool = False, echo: Echo = _print
+) -> RunResult:
+    """Read ``config.data.path``, train, and write a complete run folder at ``out``.
+
+    The data are read and validated before anything is written.
+    """
+    config, preprocessor, prepared = read_and_prepare(config)  # validated before any write
+    run = prepare_run_folder(Path(out), overwrite)
+    atomic_write_text(run.config, config_to_toml(config))
+    run.log.write_text("", encoding="utf-8")
+    echo(f"run folder: {run.root}")
+    fitted, training = fit_prepared(preprocessor, prepared, config, run, echo)
+    atomic_write_text(run.config, config_to_toml(fitted.config))
+    return _conclude(fitted, training, run, echo)
+
+
+def _conclude(fitted: FittedModel, training: TrainingResult, run: RunFolder, echo: Echo) -> RunResult:
+    if training.stop_reason == "interrupted":
+        echo(f"\ninterrupted: the state after epoch {len(training.history)} is saved in "
+             f"{run.last_checkpoint}; continue with:\n  genevae train --resume {run.root}")
+    elif training.stop_reason == "diverged":
+        echo(f"\nstopped: the loss became non-finite in epoch {training.diverged_epoch}; the last "
+             f"good checkpoint is {run.last_checkpoint}.")
+    elif training.stop_reason == "early_stopping":
+        echo(f"\nearly stopping: no better validation loss since epoch {training.best_epoch}.")
+    diagnosis = finish_run(run, training.history, echo)
+    echo(f"\nrun folder: {run.root}")
+    return RunResult(fitted, training, diagnosis, run)
+
+
+def resume_run(run_dir: str | Path, echo: Echo = _print) -> RunResult:
+    """Continue the run in ``run_dir`` from its last checkpoint."""
+    run = RunFolder(Path(run_dir))
+    checkpoint = load_checkpoint(run.last_checkpoint)
+    config = build_config(checkpoint["config"], where=str(run.last_checkpoint))
+    config, preprocessor, prepared = read_and_prepare(config)
+    done = int(checkpoint["trainer"]["epochs_done"])
+    echo(f"resuming {run.root} after epoch {done} of {config.train.epochs}")
+    _truncate_log(run, done)
+    fitted, training = fit_prepared(preprocessor, prepared, config, run, echo, checkpoint)
+    return _conclude(fitted, training, run, echo)
+
+
+def _truncate_log(run: RunFolder, n_epochs: int) -> None:
+    """Keep the first ``n_epochs`` lines of train.log (a killed run may have written more)."""
+    lines = run.log.read_text(encoding="utf-8").splitlines() if run.log.exists() else []
+    atomic_write_text(run.log, "".join(line + "\n" for line in lines[:n_epochs]))
+
+
+def load_fitted(run_dir: str | Path, which: str = "best") -> FittedModel:
+    """Load the ``best`` or ``last`` checkpoint of a run folder."""
+    run = RunFolder(Path(run_dir))
+    path = run.best_checkpoint if which == "best" else run.last_checkpoint
+    if which == "best" and not path.exists():
+        path = run.last_checkpoint
+    checkpoint = load_checkpoint(path)
+    if checkpoint.get("format") != "genevae-checkpoint-1":
+        raise GenevaeError(f"{path} is not a genevae checkpoint (no format tag).")
+    config = build_config(checkpoint["config"], where=str(path))
+    preprocessor = Preprocessor.from_state(checkpoint["preprocessor"])
+    model = VAE(int(checkpoint["n_genes"]), [int(n) for n in checkpoint["n_categories"]],
+                config.model, target_sum=preprocessor.target_sum)
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    return FittedModel(model, preprocessor, config)
+
+
+@torch.no_grad()
+def encode(fitted: FittedModel, adata: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances of ``adata``'s cells, each (n_cells, n_latent)."""
+    pre = fitted.preprocessor
+    x, library = pre.transform_matrix(pre.select_genes(adata))
+    conditions = torch.as_tensor(pre.encode_conditions(adata.obs), dtype=torch.long)
+    x, library = torch.as_tensor(x), torch.as_tensor(library)
+    fitted.model.eval()
+    means, logvars = [], []
+    for start in range(0, x.shape[0], EVAL_BATCH_SIZE):
+        stop = start + EVAL_BATCH_SIZE
+        mean, logvar = fitted.model.encode(x[start:stop], library[start:stop], conditions[start:stop])
+        means.append(mean)
+        logvars.append(logvar)
+    return torch.cat(means).numpy(), torch.cat(logvars).numpy()
+
+
+def simulate_to_files(
+    kind: str, out: Path, seed: int = 0, n_cells: int | None = None, n_genes: int | None = None
+) -> list[Path]:
+    """Write ``simulate bulk`` (continuous and counts) or ``simulate sc`` files into ``out``."""
+    sizes: dict[str, int] = {}
+    if n_genes is not None:
+        sizes["n_genes"] = n_genes
+    if kind == "bulk":
+        if n_cells is not None:
+            sizes["n_samples"] = n_cells
+        continuous, counts = simulate_bulk(seed=seed, **sizes)
+        outputs = {out / "bulk_continuous.h5ad": continuous, out / "bulk_counts.h5ad": counts}
+    else:
+        if n_cells is not None:
+            sizes["n_cells"] = n_cells
+        outputs = {out / "sc_counts.h5ad": simulate_sc(seed=seed, **sizes)}
+    for path, adata in outputs.items():
+        write_h5ad(adata, path)
+    return list(outputs)
+
+
+def embed_file(
+    run_dir: str | Path, data: str | Path, out: str | Path, layer: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Encode the cells of ``data`` with the run's model; write ``obsm["X_genevae"]`` to ``out``."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise GenevaeError(f"--out {out} exists; choose another file or pass --overwrite.")
+    fitted = load_fitted(run_dir)
+    adata = read(data, layer=layer)
+    qz_mean, _ = encode(fitted, adata)
+    adata.obsm["X_genevae"] = qz_mean
+    write_h5ad(adata, out)
+    return out
+
+
+#: The demo's model: the reference preset, conditioned like the reference cVAE.
+DEMO_CONDITIONS = ("tissue", "disease", "batch")
+
+
+def run_demo(out: Path, epochs: int = 30, echo: Echo = _print) -> RunResult:
+    """Simulate the reference design, train the reference preset on it, diagnose."""
+    echo(f"simulating bulk RNA-seq (reference design) into {out / 'data'}")
+    paths = simulate_to_files("bulk", out / "data")
+    sections = apply_preset("reference")
+    sections["data"] = {"path": str(paths[0].resolve()), "condition_keys": DEMO_CONDITIONS}
+    sections["train"]["epochs"] = epochs
+    config = build_config(sections, where="demo")
+    return train_run(config, out / "run", overwrite=True, echo=echo)
