@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from genevae.config import (
 )
 from genevae.data.batches import InMemoryBatches
 from genevae.data.io import read, write_h5ad
-from genevae.data.preprocess import PreparedData, Preprocessor, prepare
+from genevae.data.preprocess import PreparedData, Preprocessor, looks_like_counts, prepare
 from genevae.data.simulate import simulate_bulk, simulate_sc
 from genevae.data.split import split_indices
 from genevae.diagnose.engine import diagnose
@@ -39,7 +39,7 @@ from genevae.history.history import History, HistoryMeta
 from genevae.model.vae import VAE
 from genevae.plot.curves import plot_curves, save_figure
 from genevae.runfolder import RunFolder
-from genevae.train.checkpoint import load_checkpoint
+from genevae.train.checkpoint import load_checkpoint, save_checkpoint
 from genevae.train.trainer import Trainer, TrainingResult
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "train_run",
     "resume_run",
     "load_fitted",
+    "save_fitted",
     "encode",
     "embed_file",
     "simulate_to_files",
@@ -125,6 +126,29 @@ def _check_hyperparameters(config: RunConfig, n_train: int, n_epochs: int) -> No
         )
 
 
+CHECKPOINT_FORMAT = "genevae-checkpoint-1"
+
+
+def model_description(
+    preprocessor: Preprocessor, config: RunConfig, n_genes: int, n_categories: Sequence[int]
+) -> dict[str, Any]:
+    """The plain data stored beside the weights so that a checkpoint rebuilds its model."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": config_to_dict(config),
+        "preprocessor": preprocessor.to_state(),
+        "n_genes": n_genes,
+        "n_categories": list(n_categories),
+    }
+
+
+def save_fitted(fitted: FittedModel, path: str | Path) -> None:
+    """Write a loadable checkpoint of ``fitted`` (weights and model description)."""
+    model = fitted.model
+    state = model_description(fitted.preprocessor, fitted.config, model.n_genes, model.n_categories)
+    save_checkpoint(path, {**state, "model": model.state_dict()})
+
+
 def fit(
     adata: ad.AnnData,
     config: RunConfig,
@@ -175,13 +199,7 @@ def fit_prepared(
         kl_schedule=config.objective.kl_schedule,
     )
     resolved = replace(config, train=replace(config.train, epochs=n_epochs))
-    extra = {
-        "format": "genevae-checkpoint-1",
-        "config": config_to_dict(resolved),
-        "preprocessor": preprocessor.to_state(),
-        "n_genes": prepared.n_genes,
-        "n_categories": list(prepared.n_categories),
-    }
+    extra = model_description(preprocessor, resolved, prepared.n_genes, prepared.n_categories)
     monitor = LiveMonitor()
     trainer = Trainer(model, resolved.objective, resolved.train, n_epochs, run, meta, extra,
                       on_epoch=monitor.update, echo=echo)
@@ -300,13 +318,15 @@ def _truncate_log(run: RunFolder, n_epochs: int) -> None:
 
 
 def load_fitted(run_dir: str | Path, which: str = "best") -> FittedModel:
-    """Load the ``best`` or ``last`` checkpoint of a run folder."""
-    run = RunFolder(Path(run_dir))
-    path = run.best_checkpoint if which == "best" else run.last_checkpoint
-    if which == "best" and not path.exists():
-        path = run.last_checkpoint
+    """Load the ``best`` or ``last`` checkpoint of a run folder, or a checkpoint file."""
+    path = Path(run_dir)
+    if path.is_dir():
+        run = RunFolder(path)
+        path = run.best_checkpoint if which == "best" else run.last_checkpoint
+        if which == "best" and not path.exists():
+            path = run.last_checkpoint
     checkpoint = load_checkpoint(path)
-    if checkpoint.get("format") != "genevae-checkpoint-1":
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise GenevaeError(f"{path} is not a genevae checkpoint (no format tag).")
     config = build_config(checkpoint["config"], where=str(path))
     preprocessor = Preprocessor.from_state(checkpoint["preprocessor"])

@@ -1,0 +1,266 @@
+"""Turn latent-space measurements into findings.
+
+Reads a :class:`~genevae.diagnose.latent.LatentMetrics` (or its ``to_dict()`` form,
+e.g. read back from JSON) and returns :class:`~genevae.diagnose.findings.Finding`
+objects for :func:`genevae.diagnose.engine.diagnose`'s ``extra_findings``. Codes:
+
+- ``active_units``: dimensions whose posterior mean varies over cells (Burda et al.
+  2015); fail at none, warn when most are inactive;
+- ``probe_at_majority``: fail when the probe is within
+  :data:`PROBE_CHANCE_TOLERANCE` of chance: the latent carries no label information;
+- ``probe_below_pca``: warn when the latent probes worse than PCA of the same size;
+- ``probe_label_is_condition``: warn that the probed label is a model condition;
+- ``mi_at_ceiling``: the MI estimate and whether it is saturated (informational);
+- ``prior_mismatch``: KL(q(z) ‖ p(z)) = rate − MI (informational);
+- ``label_silhouette``, ``batch_mixing``: structure scores (informational; no
+  published threshold applies to a VAE latent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from genevae.diagnose.findings import Finding, Severity
+from genevae.diagnose.latent import ACTIVE_UNIT_VARIANCE, LatentMetrics
+from genevae.diagnose.probes import ProbeResult
+from genevae.diagnose.rules.common import FIX_COLLAPSE, fmt, num
+from genevae.diagnose.thresholds import ACTIVE_DIM_KL, PARTIAL_COLLAPSE_DEAD_SHARE
+
+__all__ = [
+    "LATENT_FINDING_CODES",
+    "PROBE_CHANCE_TOLERANCE",
+    "PROBE_PCA_MARGIN",
+    "MI_CEILING_MARGIN",
+    "latent_findings",
+]
+
+#: Every code :func:`latent_findings` can produce (for ``--fail-on`` validation).
+LATENT_FINDING_CODES = frozenset({
+    "active_units",
+    "probe_at_majority",
+    "probe_below_pca",
+    "probe_label_is_condition",
+    "mi_at_ceiling",
+    "prior_mismatch",
+    "label_silhouette",
+    "batch_mixing",
+})
+#: A probe's balanced accuracy within this of chance (1 / n_classes) is "at chance".
+PROBE_CHANCE_TOLERANCE = 0.05  # genevae choice: 2.5 fold-to-fold sds (≈ 0.02 on 700 cells)
+#: The latent probes below PCA when its balanced accuracy trails PCA's by more than this.
+PROBE_PCA_MARGIN = 0.02  # genevae choice: about one fold-to-fold sd on 700 cells
+#: The MI estimate equals log M − mean_j log(1 + Σ_{i≠j} q(z_j|x_i) / q(z_j|x_j)); within
+#: log 2 of log M, the other cells' posteriors together weigh less at z_j than the cell's
+#: own: the estimate is saturated and only bounds I(x; z) from below.
+MI_CEILING_MARGIN = math.log(2)  # genevae choice, from the estimator's form (He et al. 2019)
+
+_FIX_BELOW_PCA = (
+    "Lower β (--beta 0.1) or train longer, and check the KL findings: a latent that keeps "
+    "less label information than PCA of the same size is under-used."
+)
+
+
+def _active_units(metrics: LatentMetrics) -> Finding:
+    n_active, n_latent = metrics.n_active, metrics.n_latent
+    n_active_kl = sum(kl > ACTIVE_DIM_KL for kl in metrics.kl_per_dim_mean)
+    evidence: dict[str, float | int | str] = {
+        "n_active": n_active,
+        "n_latent": n_latent,
+        "active_when": f"posterior-mean variance > {ACTIVE_UNIT_VARIANCE:g}",
+        "n_active_kl": n_active_kl,
+        "active_kl_when": f"mean KL > {ACTIVE_DIM_KL:g} nats",
+        "max_posterior_mean_variance": num(max(metrics.posterior_mean_variance)),
+        "n_cells": metrics.n_cells,
+    }
+    if n_active == 0:
+        return Finding(
+            "active_units", Severity.FAIL,
+            f"0 of {n_latent} latent dimensions active: the posterior means do not vary "
+            f"between cells (variance ≤ {ACTIVE_UNIT_VARIANCE:g}), posterior collapse",
+            evidence, FIX_COLLAPSE,
+        )
+    n_dead = n_latent - n_active
+    if n_dead / n_latent >= PARTIAL_COLLAPSE_DEAD_SHARE:
+        return Finding(
+            "active_units", Severity.WARN,
+            f"{n_active} of {n_latent} latent dimensions active: partial collapse",
+            evidence,
+            f"If the data has about {n_active} independent factors this is expected: a smaller "
+            f"latent space (--n-latent {n_active}) loses nothing. Otherwise give each dimension "
+            "free bits (--free-bits 0.1) or lower β (--beta 0.1).",
+        )
+    return Finding(
+        "active_units", Severity.OK, f"{n_active} of {n_latent} latent dimensions active",
+        evidence,
+    )
+
+
+def _probe_evidence(prefix: str, result: ProbeResult) -> dict[str, float | int | str]:
+    return {
+        f"{prefix}_logistic_balanced_accuracy": num(result.logistic.balanced_accuracy_mean),
+        f"{prefix}_logistic_balanced_accuracy_sd": num(result.logistic.balanced_accuracy_std),
+        f"{prefix}_knn_balanced_accuracy": num(result.knn.balanced_accuracy_mean),
+        f"{prefix}_knn_balanced_accuracy_sd": num(result.knn.balanced_accuracy_std),
+        f"{prefix}_logistic_accuracy": num(result.logistic.accuracy_mean),
+        f"{prefix}_knn_accuracy": num(result.knn.accuracy_mean),
+        f"{prefix}_logistic_unconverged_folds": result.logistic.n_folds_unconverged,
+    }
+
+
+def _probe_at_majority(metrics: LatentMetrics, probes: dict[str, ProbeResult]) -> Finding:
+    """Judge the sampled-z probe (what the decoder receives), else the means'."""
+    which = "sample" if "sample" in probes else "mean"
+    judged = probes[which]
+    on = "z ~ q(z|x)" if which == "sample" else "posterior means"
+    label = judged.label_name
+    balanced, accuracy = judged.best_balanced_accuracy, judged.best_accuracy
+    evidence: dict[str, float | int | str] = {
+        "label": label,
+        "probed": which,
+        "n_cells": judged.n_cells,
+        "n_classes": judged.n_classes,
+        "n_folds": judged.n_folds,
+        "majority_rate": num(judged.majority_rate),
+        "chance_rate": num(judged.chance_rate),
+        "tolerance": PROBE_CHANCE_TOLERANCE,
+    }
+    for name, result in probes.items():
+        evidence.update(_probe_evidence(name, result))
+    scores = (
+        f"balanced accuracy {fmt(balanced)} vs chance {fmt(judged.chance_rate)}, accuracy "
+        f"{fmt(accuracy)} vs majority rate {fmt(judged.majority_rate)}"
+    )
+    if balanced > judged.chance_rate + PROBE_CHANCE_TOLERANCE:
+        return Finding(
+            "probe_at_majority", Severity.OK,
+            f"Probe on {on}: {scores} — the latent carries {label} information", evidence,
+        )
+    if metrics.probe_warning is not None:
+        return Finding(
+            "probe_at_majority", Severity.OK,
+            f"Probe on {on}: {scores} — expected, {label} is a condition of the model",
+            evidence,
+        )
+    title = f"Probe on {on}: {scores} — the latent carries no {label} information"
+    recommendation = FIX_COLLAPSE
+    means = probes.get("mean")
+    if which == "sample" and means is not None and (
+        means.best_balanced_accuracy > means.chance_rate + PROBE_CHANCE_TOLERANCE
+    ):
+        recommendation = (
+            f"The posterior means still separate {label} (balanced accuracy "
+            f"{fmt(means.best_balanced_accuracy)}), but that structure is far smaller than the "
+            f"posterior noise σ: the decoder never sees it. {FIX_COLLAPSE}"
+        )
+    return Finding("probe_at_majority", Severity.FAIL, title, evidence, recommendation)
+
+
+def _probe_below_pca(means: ProbeResult, pca: ProbeResult) -> Finding:
+    latent, baseline = means.best_balanced_accuracy, pca.best_balanced_accuracy
+    evidence: dict[str, float | int | str] = {
+        "label": means.label_name,
+        "latent_balanced_accuracy": num(latent),
+        "pca_balanced_accuracy": num(baseline),
+        "n_components": pca.n_features,
+        "margin": PROBE_PCA_MARGIN,
+        **_probe_evidence("mean", means),
+        **_probe_evidence("pca", pca),
+    }
+    versus = f"{fmt(latent)} vs PCA ({pca.n_features} components) {fmt(baseline)}"
+    if latent < baseline - PROBE_PCA_MARGIN:
+        return Finding(
+            "probe_below_pca", Severity.WARN,
+            f"Latent probes {means.label_name} worse than PCA: balanced accuracy {versus}",
+            evidence, _FIX_BELOW_PCA,
+        )
+    return Finding(
+        "probe_below_pca", Severity.OK,
+        f"Latent probes {means.label_name} as well as PCA: balanced accuracy {versus}", evidence,
+    )
+
+
+def _mi_at_ceiling(metrics: LatentMetrics) -> Finding:
+    mi, ceiling, n_cells = metrics.mi, metrics.mi_ceiling, metrics.mi_n_cells
+    evidence: dict[str, float | int | str] = {
+        "mi": num(mi), "ceiling": num(ceiling), "n_cells": n_cells, "margin": num(MI_CEILING_MARGIN),
+    }
+    if mi >= ceiling - MI_CEILING_MARGIN:
+        return Finding(
+            "mi_at_ceiling", Severity.OK,
+            f"I(x; z) ≥ {fmt(mi)} nats: the estimate is at its ceiling log M = {fmt(ceiling)} "
+            f"(M = {n_cells} cells), so it only bounds I(x; z) from below; use more cells to "
+            "resolve it",
+            evidence,
+        )
+    return Finding(
+        "mi_at_ceiling", Severity.OK,
+        f"I(x; z) ≈ {fmt(mi)} nats, below the estimate's ceiling log M = {fmt(ceiling)}",
+        evidence,
+    )
+
+
+def _prior_mismatch(metrics: LatentMetrics) -> Finding:
+    saturated = metrics.mi >= metrics.mi_ceiling - MI_CEILING_MARGIN
+    relation = "≤" if saturated else "≈"
+    evidence: dict[str, float | int | str] = {
+        "prior_mismatch": num(metrics.prior_mismatch),
+        "rate": num(metrics.rate),
+        "mi": num(metrics.mi),
+        "upper_bound": int(saturated),
+    }
+    return Finding(
+        "prior_mismatch", Severity.OK,
+        f"Prior mismatch KL(q(z) ‖ p(z)) {relation} {fmt(metrics.prior_mismatch)} nats = rate "
+        f"{fmt(metrics.rate)} − I(x; z) {fmt(metrics.mi)} (Hoffman & Johnson 2016)",
+        evidence,
+    )
+
+
+def latent_findings(metrics: LatentMetrics | Mapping[str, Any]) -> list[Finding]:
+    """Findings from one snapshot's latent measurements.
+
+    Parameters
+    ----------
+    metrics
+        :func:`~genevae.diagnose.latent.compute_latent_metrics`'s result or its
+        ``to_dict()`` form.
+
+    Returns
+    -------
+    list[Finding]
+        ``active_units``, the probe findings when labels were probed, then the
+        informational ``mi_at_ceiling``, ``prior_mismatch``, ``label_silhouette`` and
+        ``batch_mixing`` (the last two when measured).
+    """
+    if not isinstance(metrics, LatentMetrics):
+        metrics = LatentMetrics.from_dict(metrics)
+    findings = [_active_units(metrics)]
+    if metrics.probes:
+        findings.append(_probe_at_majority(metrics, metrics.probes))
+        if metrics.probe_warning is not None:
+            findings.append(Finding(
+                "probe_label_is_condition", Severity.WARN,
+                f"Probed label {metrics.label_name!r} is a condition of the model",
+                {"label": str(metrics.label_name)}, metrics.probe_warning,
+            ))
+        elif metrics.pca_baseline is not None and "mean" in metrics.probes:
+            findings.append(_probe_below_pca(metrics.probes["mean"], metrics.pca_baseline))
+    findings.append(_mi_at_ceiling(metrics))
+    findings.append(_prior_mismatch(metrics))
+    if metrics.silhouette is not None:
+        findings.append(Finding(
+            "label_silhouette", Severity.OK,
+            f"Silhouette of {metrics.label_name} on the posterior means: "
+            f"{fmt(metrics.silhouette)} (−1 to 1; 1 = compact, separate classes)",
+            {"silhouette": num(metrics.silhouette), "label": str(metrics.label_name)},
+        ))
+    if metrics.batch_mixing is not None:
+        findings.append(Finding(
+            "batch_mixing", Severity.OK,
+            f"Batch mixing on the posterior means: {fmt(metrics.batch_mixing)} "
+            "(0 = batches separate, 1 = perfectly mixed)",
+            {"batch_mixing": num(metrics.batch_mixing)},
+        ))
+    return findings

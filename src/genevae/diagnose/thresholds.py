@@ -1,0 +1,100 @@
+"""Every number the diagnosis rules compare against, with its source.
+
+KL values are in nats per latent dimension (the scale of the reference document's
+bands, see :mod:`genevae.diagnose.units`). Loss changes are measured as shares of
+the run's *gain*, the drop from the first judged epoch to the best one, so the
+same threshold works for per-element means (≈ 0.4) and per-cell nats (≈ 1,500)
+and for losses that cross zero (Gaussian likelihood with learned variance).
+
+Sources: "reference doc" is ``vae-training-diagnostics.md``; "reference facts" is
+the "Facts about that example run" section of the reference README; "genevae
+choice" names the reason where no source gives a number.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HEALTHY_KL_PER_DIM",
+    "HIGH_KL_PER_DIM",
+    "ACTIVE_DIM_KL",
+    "COLLAPSE_KL_PER_DIM",
+    "COLLAPSE_MIN_EPOCHS",
+    "LATE_COLLAPSE_MIN_PEAK",
+    "PARTIAL_COLLAPSE_DEAD_SHARE",
+    "KL_TREND_TOLERANCE",
+    "RECON_MIN_IMPROVEMENT",
+    "LOSS_MIN_IMPROVEMENT",
+    "NOT_CONVERGED_WINDOW",
+    "NOT_CONVERGED_RATE",
+    "UNSTABLE_RISE",
+    "UNSTABLE_MIN_RISES",
+    "UNSTABLE_FAIL_RISES",
+    "EXPLOSION_FACTOR",
+    "TRAIN_VAL_GAP_WARN",
+    "VAL_BELOW_TRAIN_SHARE",
+    "OVERFIT_WARN_RISE",
+    "OVERFIT_FAIL_RISE",
+    "OVERFIT_MIN_EPOCHS",
+    "EFFECTIVE_BETA_WARN",
+    "BETA_FULL_TOLERANCE",
+    "WARMUP_MIN_FULL_EPOCHS",
+]
+
+# -- KL per latent dimension ---------------------------------------------------------
+
+#: KL per dimension of a latent space that encodes meaningful variation (nats).
+HEALTHY_KL_PER_DIM = (0.1, 1.0)  # reference doc, "Interpreting KL Values"
+#: Above this the posterior is far from the prior: underfitting or β too low (nats).
+HIGH_KL_PER_DIM = 2.0  # reference doc, "Interpreting KL Values" ("> 2.0")
+#: A latent dimension whose KL exceeds this carries information (nats).
+ACTIVE_DIM_KL = 0.01  # reference facts: "44 collapsed (KL below 0.01)"
+#: "KL ≈ 0": the average dimension is inactive, the posterior equals the prior.
+COLLAPSE_KL_PER_DIM = ACTIVE_DIM_KL  # reference doc "Posterior Collapse" + reference facts
+#: Epochs KL must stay below the collapse level to count as sustained, not a dip.
+COLLAPSE_MIN_EPOCHS = 5  # genevae choice: one dip can recover; five epochs rarely do
+#: A late collapse first reached the healthy band, then fell to ≈ 0 (nats).
+LATE_COLLAPSE_MIN_PEAK = HEALTHY_KL_PER_DIM[0]  # reference doc, lower edge of healthy band
+#: Warn when at least this share of latent dimensions is inactive.
+PARTIAL_COLLAPSE_DEAD_SHARE = 0.5  # genevae choice: most of the latent space unused
+#: Relative KL change between first and last judged epoch below which KL is "stable".
+KL_TREND_TOLERANCE = 0.05  # genevae choice: 5% is within epoch-to-epoch noise
+
+# -- Loss curves ---------------------------------------------------------------------
+
+#: Reconstruction must improve by this share of its first-epoch magnitude.
+RECON_MIN_IMPROVEMENT = 0.01  # genevae choice: < 1% over a run is "stuck" (reference doc red flag)
+#: Total loss must improve by this share of its first judged value.
+LOSS_MIN_IMPROVEMENT = 0.01  # genevae choice: same as reconstruction
+#: Epochs at the end of a run over which the remaining slope is measured.
+NOT_CONVERGED_WINDOW = 5  # genevae choice: long enough to average out noise
+#: Still falling by more than this share of the run's gain per epoch: not converged.
+NOT_CONVERGED_RATE = 0.01  # genevae choice: ten more epochs would gain another 10%
+#: A rise between consecutive epochs larger than this share of the gain is a jump.
+UNSTABLE_RISE = 0.1  # genevae choice: noise stays well below a tenth of the gain
+#: Jumps that make a run unstable (warn) and oscillating throughout (fail).
+UNSTABLE_MIN_RISES = 2  # genevae choice: one jump can be a hard batch
+UNSTABLE_FAIL_RISES = 5  # genevae choice
+#: A rise above the running minimum of this many times the largest |loss| seen so
+#: far is an explosion: no β schedule or noise moves a loss that far.
+EXPLOSION_FACTOR = 10.0  # genevae choice
+
+# -- Train versus validation ---------------------------------------------------------
+
+#: Validation above training by more than this share of |training loss|: a gap.
+TRAIN_VAL_GAP_WARN = 0.1  # genevae choice; reference doc "Train ≈ Val"
+#: Validation below training in at least this share of epochs is "persistent".
+VAL_BELOW_TRAIN_SHARE = 0.8  # genevae choice; reference facts: below in all 30 epochs
+#: Validation given back this share of its gain after its best epoch: overfitting.
+OVERFIT_WARN_RISE = 0.05  # genevae choice; reference doc "Diverging train/val"
+OVERFIT_FAIL_RISE = 0.25  # genevae choice: a quarter of what was learned is lost
+#: Epochs after the best validation epoch before a rise counts.
+OVERFIT_MIN_EPOCHS = 3  # genevae choice: not a single noisy epoch
+
+# -- β and its schedule --------------------------------------------------------------
+
+#: Effective β (relative to the true per-cell ELBO) above which KL is over-weighted.
+EFFECTIVE_BETA_WARN = 5.0  # genevae choice: β ≫ 1; reference facts: 0.5·2000/64 ≈ 15.6
+#: β within this share of its maximum counts as full β (KL is judged there).
+BETA_FULL_TOLERANCE = 0.01  # genevae choice: below the resolution of any schedule step
+#: Epochs at full β needed after a warm-up (or within cycles) to judge KL.
+WARMUP_MIN_FULL_EPOCHS = COLLAPSE_MIN_EPOCHS  # genevae choice: enough to judge collapse

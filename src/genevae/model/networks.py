@@ -1,0 +1,125 @@
+"""Building blocks of the encoder and decoder: the hidden MLP and the condition features."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["MLP", "ConditionEncoder", "CONDITION_ENCODINGS", "MAX_EMBEDDING_DIM"]
+
+CONDITION_ENCODINGS = ("onehot", "embedding")
+#: Learned embeddings use min(MAX_EMBEDDING_DIM, n_categories) dimensions per key.
+MAX_EMBEDDING_DIM = 8
+
+
+class MLP(nn.Sequential):
+    """``n_layers`` hidden blocks of Linear -> [BatchNorm1d] -> ReLU -> Dropout.
+
+    Parameters
+    ----------
+    n_input
+        Input features.
+    n_hidden
+        Width of every hidden layer; the output has ``n_hidden`` features.
+    n_layers
+        Number of blocks (>= 1).
+    dropout
+        Dropout rate after each ReLU (active in training mode only).
+    batch_norm
+        Batch normalisation after each Linear.
+
+    Input (batch, n_input) -> output (batch, n_hidden).
+    """
+
+    def __init__(
+        self, n_input: int, n_hidden: int, n_layers: int, dropout: float, batch_norm: bool
+    ) -> None:
+        layers: list[nn.Module] = []
+        for i in range(n_layers):
+            layers.append(nn.Linear(n_input if i == 0 else n_hidden, n_hidden))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(n_hidden))
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+        super().__init__(*layers)
+
+
+class ConditionEncoder(nn.Module):
+    """Turn integer condition codes into features concatenated to x and to z.
+
+    Parameters
+    ----------
+    n_categories
+        Number of categories of each condition key (tissue, batch, ...); may be empty,
+        for an unconditional model.
+    encoding
+        ``"onehot"``: one indicator block per key, sum(n_categories) features.
+        ``"embedding"``: a learned embedding of min(8, n_categories[k]) dimensions per
+        key, concatenated.
+
+    Input (batch, n_keys) int64 codes, code k in [0, n_categories[k]);
+    output (batch, n_output) float.
+    """
+
+    def __init__(self, n_categories: Sequence[int], encoding: str = "onehot") -> None:
+        super().__init__()
+        if encoding not in CONDITION_ENCODINGS:
+            raise ValueError(
+                f"encoding={encoding!r}: choose one of {', '.join(CONDITION_ENCODINGS)}."
+            )
+        if any(n < 1 for n in n_categories):
+            raise ValueError(
+                f"n_categories={list(n_categories)}: every key needs at least 1 category."
+            )
+        self.encoding = encoding
+        self.register_buffer(
+            "n_categories", torch.tensor(list(n_categories), dtype=torch.long), persistent=False
+        )
+        # Column where each key's one-hot block starts: codes + offsets index one matrix.
+        offsets = torch.tensor([0, *n_categories], dtype=torch.long).cumsum(0)[:-1]
+        self.register_buffer("onehot_offsets", offsets, persistent=False)
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(n, min(MAX_EMBEDDING_DIM, n))
+            for n in (n_categories if encoding == "embedding" else ())
+        )
+        if encoding == "onehot":
+            self.n_output = int(sum(n_categories))
+        else:
+            self.n_output = sum(e.embedding_dim for e in self.embeddings)
+
+    def forward(self, conditions: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Condition features.
+
+        Parameters
+        ----------
+        conditions
+            (batch, n_keys) int64 codes.
+        dtype
+            Float type of one-hot features (embeddings keep their weights' dtype).
+
+        Returns
+        -------
+        Tensor
+            (batch, n_output) features; (batch, 0) for an unconditional model.
+        """
+        n_keys = self.n_categories.shape[0]
+        if conditions.dim() != 2 or conditions.shape[1] != n_keys:
+            raise ValueError(
+                f"conditions has shape {tuple(conditions.shape)}; expected (batch, {n_keys})."
+            )
+        if n_keys > 0 and ((conditions < 0) | (conditions >= self.n_categories)).any():
+            raise ValueError(
+                f"condition codes must lie in [0, n_categories) per key, "
+                f"n_categories={self.n_categories.tolist()}."
+            )
+        if self.encoding == "embedding" and n_keys > 0:
+            return torch.cat([e(conditions[:, k]) for k, e in enumerate(self.embeddings)], dim=1)
+        features = torch.zeros(
+            conditions.shape[0], self.n_output, dtype=dtype, device=conditions.device
+        )
+        return features.scatter_(
+            1, conditions + self.onehot_offsets, 1.0
+        )  # (batch, sum(n_categories))
