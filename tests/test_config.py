@@ -65,7 +65,7 @@ def test_invalid_values_are_named(section, values, message):
 
 def test_reference_preset_matches_the_reference_run():
     config = build_config(apply_preset("reference"))
-    assert (config.model.n_latent, config.model.n_hidden, config.model.n_layers) == (64, 512, 2)
+    assert (config.model.n_latent, config.model.n_hidden, config.model.n_layers) == (64, 512, 1)
     assert config.model.gaussian_variance == "fixed" and config.model.likelihood == "gaussian"
     assert config.objective.beta == 0.5 and config.objective.loss_reduction == "mean"
     assert (config.train.epochs, config.train.batch_size) == (30, 64)

@@ -23,9 +23,10 @@ that says how its numbers are to be read. Column names:
     KL of latent dimension ``j`` in nats, averaged over cells.
 ``{split}_active_units``
     Dimensions whose posterior-mean variance over cells exceeds 0.01 (Burda et al. 2015).
-``train_running_loss``
-    The optimised objective averaged over the epoch's steps in training mode
-    (dropout on), as other tools usually log it.
+``train_running_loss``, ``train_running_recon``, ``train_running_kl``
+    The optimised objective, the reconstruction and the KL (in the run's
+    convention) averaged over the epoch's steps in training mode (dropout on,
+    weights moving), as other tools, and the reference log, usually report them.
 
 Columns a source does not provide are absent. Rules ask for a column with
 :meth:`History.values` and get ``None`` when it is absent or empty.

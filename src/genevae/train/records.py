@@ -4,7 +4,9 @@
 (summed over latent dimensions). ``mean``: the reference document's per-element
 means, reconstruction / n_genes and KL / n_latent. In each, ``loss = recon + β·kl``
 with the unclamped KL (free bits change only what is optimised, which is logged
-as ``train_running_loss``).
+as ``train_running_loss``). ``train_running_recon`` and ``train_running_kl`` are the
+averages over the epoch's training batches (dropout on, weights moving), the way the
+reference log's training numbers were made; ``train_*`` are eval-mode passes.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def epoch_record(
     lr: float,
     train: SplitMetrics,
     val: SplitMetrics,
-    running_loss: float,
+    running: dict[str, float],
     n_genes: int,
     loss_reduction: str,
     seconds: float,
@@ -52,7 +54,8 @@ def epoch_record(
     row: dict[str, float] = {"epoch": epoch, "kl_weight": kl_weight, "lr": lr}
     row.update(_split_columns("train", train, kl_weight, n_genes, loss_reduction))
     row.update(_split_columns("val", val, kl_weight, n_genes, loss_reduction))
-    row["train_running_loss"] = running_loss
+    for name in ("loss", "recon", "kl"):
+        row[f"train_running_{name}"] = running[name]
     row["seconds"] = seconds
     row["cells_per_second"] = n_train_cells / seconds if seconds > 0 else float("nan")
     return row

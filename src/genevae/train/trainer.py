@@ -235,7 +235,7 @@ class Trainer:
                     lr=self.optimizer.param_groups[0]["lr"],
                     train=train_metrics,
                     val=val_metrics,
-                    running_loss=running,
+                    running=running,
                     n_genes=self.meta.n_genes or 1,
                     loss_reduction=self.objective.loss_reduction,
                     seconds=time.perf_counter() - started,
@@ -276,17 +276,25 @@ class Trainer:
         epoch: int,
         stop: _StopSignal,
         show_bar: bool,
-    ) -> tuple[str, float]:
-        """One pass in training mode. Returns ("ok" | "diverged" | "interrupted", running loss)."""
+    ) -> tuple[str, dict[str, float]]:
+        """One pass in training mode.
+
+        Returns ("ok" | "diverged" | "interrupted", running averages): the running
+        averages of the objective, reconstruction and KL over the epoch's batches, in
+        the run's loss convention, as the reference log's training numbers were made
+        (dropout active, weights changing).
+        """
         self.model.train()
-        total, n_cells = 0.0, 0
+        totals = torch.zeros(3, dtype=torch.float64)  # objective, recon, kl (cell-weighted)
+        n_cells = 0
+        mean = self.objective.loss_reduction == "mean"
         steps = batches.epoch(epoch)
         if show_bar:
             steps = tqdm(steps, total=len(batches), desc=f"epoch {epoch + 1:03d}", leave=False)
         clip = self.train_config.grad_clip
         for batch in steps:
             if stop.received:
-                return "interrupted", math.nan
+                return "interrupted", {}
             out = self.model.loss(
                 batch.x,
                 batch.library,
@@ -296,15 +304,20 @@ class Trainer:
                 reduction=self.objective.loss_reduction,
             )
             if not torch.isfinite(out.objective):
-                return "diverged", math.nan
+                return "diverged", {}
             self.optimizer.zero_grad(set_to_none=True)
             out.objective.backward()
             if clip:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.optimizer.step()
-            total += out.objective.item() * len(batch)
+            with torch.no_grad():
+                recon, kl = out.reconstruction_loss.mean(), out.kl_local.mean()
+                if mean:
+                    recon, kl = recon / self.model.n_genes, kl / self.model.n_latent
+                totals += torch.stack([out.objective.detach(), recon, kl]).double() * len(batch)
             n_cells += len(batch)
-        return "ok", total / max(n_cells, 1)
+        loss, recon, kl = (totals / max(n_cells, 1)).tolist()
+        return "ok", {"loss": loss, "recon": recon, "kl": kl}
 
     def _track_best(self, record: Mapping[str, float]) -> bool:
         if record["val_loss"] < self.state.best_val_loss:
@@ -319,7 +332,9 @@ class Trainer:
 def _diverged_record(epoch: int, beta: float) -> dict[str, float]:
     """History row for an epoch stopped by a non-finite loss: NaN values, named epoch."""
     nan = math.nan
-    row = {"epoch": epoch, "kl_weight": beta, "train_running_loss": nan}
+    row = {"epoch": epoch, "kl_weight": beta}
+    for name in ("loss", "recon", "kl"):
+        row[f"train_running_{name}"] = nan
     for split in ("train", "val"):
         for name in ("loss", "recon", "kl"):
             row[f"{split}_{name}"] = nan
