@@ -55,3 +55,40 @@ def test_python_m_genevae_runs():
     done = subprocess.run([sys.executable, "-m", "genevae", "--version"], capture_output=True,
                           text=True, check=True)
     assert done.stdout.startswith("genevae ")
+
+
+# -- genevae diagnose ------------------------------------------------------------------
+
+def test_diagnose_reference_log_prints_the_four_checks(capsys):
+    from conftest import REFERENCE_LOG
+
+    assert main(["diagnose", str(REFERENCE_LOG)]) == 0
+    out = capsys.readouterr().out
+    for line in ("✅ Reconstruction improving (0.84 → 0.24)",
+                 "✅ KL increasing (0.05 → 0.33) — latent space is being used",
+                 "✅ KL in healthy range (0.1–1.0)", "✅ No posterior collapse",
+                 "Conclusion: Training is healthy."):
+        assert line in out
+
+
+def test_diagnose_json_and_fail_on(capsys):
+    import json
+    from pathlib import Path
+
+    log = Path(__file__).parent / "fixtures" / "logs" / "run_collapse_huge_beta.log"
+    assert main(["diagnose", str(log), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "posterior_collapse"
+    assert main(["diagnose", str(log), "--fail-on", "diverged,posterior_collapse"]) == 1
+    assert main(["diagnose", str(log), "--fail-on", "diverged"]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", str(log), "--fail-on", "colapse"]) == 2
+    assert "Choose from" in capsys.readouterr().err
+
+
+def test_diagnose_unreadable_log_and_bad_map(tmp_path, capsys):
+    log = tmp_path / "notes.txt"
+    log.write_text("nothing to see here\n")
+    assert main(["diagnose", str(log)]) == 2
+    assert "no training history found" in capsys.readouterr().err
+    assert main(["diagnose", str(log), "--map", "recon"]) == 2
+    assert "QUANTITY=COLUMN" in capsys.readouterr().err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -555,18 +554,16 @@ def test_table_reader_returns_epochs_or_a_genevae_error(tmp_path, data, suffix):
     assert len(history) >= 1
 
 
-def test_reading_100000_lines_takes_under_2_seconds(tmp_path):
+def test_a_100000_line_log_is_read_whole(tmp_path):
+    """Size, not speed: the timing is in benchmarks/bench_readers.py."""
     lines = [format_epoch_line({"epoch": e, "train_loss": 0.5 + 1 / e, "train_recon": 0.4,
                                 "train_kl": 0.1 + 1 / e, "val_loss": 0.6})
              for e in range(1, 100_001)]
     path = tmp_path / "long.log"
     path.write_text("\n".join(lines) + "\n")
-    read_history(path)  # warm-up: imports, regex compilation
-    start = time.perf_counter()
     history = read_history(path)
-    elapsed = time.perf_counter() - start
     assert len(history) == 100_000
-    assert elapsed < 2.0, f"{elapsed:.2f} s"
+    assert history.values("train_kl")[-1] == pytest.approx(0.1, abs=1e-4)
 
 
 # -- helpers -----------------------------------------------------------------------

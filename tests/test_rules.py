@@ -403,28 +403,33 @@ def test_val_below_train_is_explained():
     assert "eval mode" in finding.evidence["explanation"]
 
 
-def _overfit(n_after: int, rise: float, train_falls: bool = True):
-    """Validation 20 → 10 (gain 10) at epoch 11, then ``n_after`` epochs ending ``rise`` higher."""
-    val = [20.0 - i for i in range(11)] + [10.0 + rise * (i + 1) / n_after for i in range(n_after)]
-    train = [20.0 - i for i in range(11 + n_after)]
+def _overfit(n_after: int, rise: float, train_falls: bool = True, offset: float = 100.0):
+    """Validation offset+20 → offset+10 (gain 10) at epoch 11, then ``n_after`` epochs
+    ending ``rise`` higher. The default offset keeps the rise small next to the loss."""
+    val = [offset + 20.0 - i for i in range(11)]
+    val += [offset + 10.0 + rise * (i + 1) / n_after for i in range(n_after)]
+    train = [offset + 20.0 - i for i in range(11 + n_after)]
     if not train_falls:
         train = train[:11] + [train[10] + 1.0] * n_after
     return train, val
 
 
 @pytest.mark.parametrize(
-    ("n_after", "rise", "train_falls", "severity"),
+    ("n_after", "rise", "train_falls", "offset", "severity"),
     [
-        (3, 0.4, True, OK),  # 4% of the gain
-        (3, 0.5, True, WARN),  # exactly OVERFIT_WARN_RISE
-        (2, 0.5, True, OK),  # too soon after the best epoch
-        (3, 0.5, False, OK),  # training is not falling either
-        (3, 2.4, True, WARN),
-        (3, 2.5, True, FAIL),  # exactly OVERFIT_FAIL_RISE
+        (3, 0.4, True, 100.0, OK),  # 4% of the gain
+        (3, 0.5, True, 100.0, WARN),  # exactly OVERFIT_WARN_RISE
+        (2, 0.5, True, 100.0, OK),  # too soon after the best epoch
+        (3, 0.5, False, 100.0, OK),  # training is not falling either
+        (3, 2.4, True, 100.0, WARN),  # 24% of the gain, 2% above the best value
+        (3, 2.5, True, 100.0, FAIL),  # exactly OVERFIT_FAIL_RISE
+        (3, 0.99, True, 0.0, WARN),  # 9.9% above the best value (10)
+        (3, 1.0, True, 0.0, FAIL),  # exactly OVERFIT_FAIL_RELATIVE above the best value
+        (3, 1.0, True, -20.0, WARN),  # best value negative: only the share of the gain counts
     ],
 )
-def test_overfitting_rule(n_after, rise, train_falls, severity):
-    train, val = _overfit(n_after, rise, train_falls)
+def test_overfitting_rule(n_after, rise, train_falls, offset, severity):
+    train, val = _overfit(n_after, rise, train_falls, offset)
     finding = only(overfitting_rule(history(train_loss=train, val_loss=val)))
     assert (finding.code, finding.severity) == ("overfitting", severity)
     assert finding.evidence["best_epoch"] == 11
@@ -433,7 +438,7 @@ def test_overfitting_rule(n_after, rise, train_falls, severity):
 
 
 def test_overfitting_splits_the_gap_into_reconstruction_and_kl():
-    train, val = _overfit(4, 5.0)
+    train, val = _overfit(4, 5.0, offset=0.0)
     n = len(train)
     h = history(
         train_loss=train, val_loss=val, kl_weight=[0.5] * n,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from genevae import __version__
-from genevae.errors import EXIT_USER_ERROR, GenevaeError
+from genevae.errors import EXIT_USER_ERROR, EXIT_VERDICT, GenevaeError
 
 __all__ = ["main", "build_parser"]
 
@@ -160,6 +160,31 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_map(items: Sequence[str] | None) -> dict[str, str] | None:
+    if not items:
+        return None
+    column_map = {}
+    for item in items:
+        key, sep, column = item.partition("=")
+        if not sep or not key.strip() or not column.strip():
+            raise GenevaeError(f"--map {item}: write it as QUANTITY=COLUMN, e.g. --map recon=my_col.")
+        column_map[key.strip()] = column.strip()
+    return column_map
+
+
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    from genevae.diagnose.engine import should_fail
+    from genevae.diagnose.render import render_json, render_text
+    from genevae.workflow import diagnose_log
+
+    diagnosis = diagnose_log(args.log, format=args.format, column_map=_parse_map(args.map),
+                             n_latent=args.n_latent, n_genes=args.n_genes,
+                             loss_reduction=args.loss_reduction)
+    failed = bool(args.fail_on) and should_fail(diagnosis, args.fail_on)
+    print(render_json(diagnosis) if args.json else render_text(diagnosis))
+    return EXIT_VERDICT if failed else 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from genevae.workflow import run_demo
 
@@ -199,6 +224,28 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--out", required=True, metavar="FILE.h5ad")
     embed.add_argument("--overwrite", action="store_true")
     embed.set_defaults(handler=_cmd_embed)
+
+    diagnose = commands.add_parser(
+        "diagnose", help="read a training log of any tool and explain it",
+        description="Read a training log (genevae run folder or history.csv, reference-format "
+        "text, Keras fit() output or history JSON, scvi-tools history_, Lightning metrics.csv, "
+        "TensorBoard events) and print findings with evidence and ranked fixes.")
+    diagnose.add_argument("log", metavar="LOG", help="log file, table, event file or run folder")
+    diagnose.add_argument("--format", default="auto",
+                          choices=["auto", "text", "keras", "csv", "json", "tensorboard"])
+    diagnose.add_argument("--map", action="append", metavar="QUANTITY=COLUMN",
+                          help="name the column of loss, recon, kl, val_loss, val_recon, val_kl, "
+                          "kl_weight or epoch when auto-mapping is ambiguous (repeatable)")
+    diagnose.add_argument("--n-latent", type=int, metavar="N",
+                          help="latent dimensions, to turn a summed KL into KL per dimension")
+    diagnose.add_argument("--n-genes", type=int, metavar="N", help="genes modelled by the run")
+    diagnose.add_argument("--loss-reduction", choices=["sum", "mean", "unknown"],
+                          help="how the log's numbers were reduced (default: read or inferred)")
+    diagnose.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    diagnose.add_argument("--fail-on", action="append", metavar="CODES",
+                          help="exit 1 when any of these comma-separated finding codes warns or "
+                          "fails, e.g. posterior_collapse,diverged")
+    diagnose.set_defaults(handler=_cmd_diagnose)
 
     demo = commands.add_parser("demo", help="simulate bulk data, train the reference model, diagnose")
     demo.add_argument("--out", default="demo-run", metavar="DIR")

@@ -8,9 +8,12 @@ else that escapes is a bug in genevae and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["GenevaeError", "EXIT_USER_ERROR"]
+__all__ = ["GenevaeError", "EXIT_USER_ERROR", "EXIT_VERDICT"]
 
+#: A user mistake: bad input, option or file.
 EXIT_USER_ERROR = 2
+#: The run or log was judged bad: training diverged or stopped, or ``--fail-on`` matched.
+EXIT_VERDICT = 1
 
 
 class GenevaeError(Exception):

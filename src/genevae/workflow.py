@@ -36,6 +36,7 @@ from genevae.diagnose.render import render_json, render_text
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write_text
 from genevae.history.history import History, HistoryMeta
+from genevae.history.readers import read_history
 from genevae.model.vae import VAE
 from genevae.plot.curves import plot_curves, save_figure
 from genevae.runfolder import RunFolder
@@ -56,6 +57,7 @@ __all__ = [
     "embed_file",
     "simulate_to_files",
     "run_demo",
+    "diagnose_log",
 ]
 
 log = logging.getLogger(__name__)
@@ -247,6 +249,21 @@ def finish_run(run: RunFolder | None, history: History, echo: Echo = _print) -> 
         atomic_write_text(run.diagnosis, text + "\n")
         atomic_write_text(run.diagnosis_json, render_json(diagnosis) + "\n")
     return diagnosis
+
+
+def diagnose_log(
+    path: str | Path,
+    format: str = "auto",
+    column_map: dict[str, str] | None = None,
+    n_latent: int | None = None,
+    n_genes: int | None = None,
+    loss_reduction: str | None = None,
+) -> Diagnosis:
+    """Read any tool's training log (see :func:`~genevae.history.readers.read_history`)
+    and diagnose it; the diagnosis reads the history alone, never a model."""
+    history = read_history(path, format=format, column_map=column_map, n_latent=n_latent,
+                           n_genes=n_genes, loss_reduction=loss_reduction)
+    return diagnose(history)
 
 
 def resolve_likelihood(adata: ad.AnnData, config: RunConfig) -> RunConfig:

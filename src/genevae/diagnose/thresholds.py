@@ -35,6 +35,7 @@ __all__ = [
     "OVERFIT_WARN_RISE",
     "OVERFIT_FAIL_RISE",
     "OVERFIT_MIN_EPOCHS",
+    "OVERFIT_FAIL_RELATIVE",
     "EFFECTIVE_BETA_WARN",
     "BETA_FULL_TOLERANCE",
     "WARMUP_MIN_FULL_EPOCHS",
@@ -87,6 +88,9 @@ VAL_BELOW_TRAIN_SHARE = 0.8  # genevae choice; reference facts: below in all 30 
 #: Validation given back this share of its gain after its best epoch: overfitting.
 OVERFIT_WARN_RISE = 0.05  # genevae choice; reference doc "Diverging train/val"
 OVERFIT_FAIL_RISE = 0.25  # genevae choice: a quarter of what was learned is lost
+#: ... or validation ended this share of its (positive) best value above that best:
+#: the first epoch's drop (huge for count likelihoods) cannot hide the loss.
+OVERFIT_FAIL_RELATIVE = TRAIN_VAL_GAP_WARN  # genevae choice: same scale as the train-val gap
 #: Epochs after the best validation epoch before a rise counts.
 OVERFIT_MIN_EPOCHS = 3  # genevae choice: not a single noisy epoch
 

@@ -18,6 +18,7 @@ from genevae.diagnose.findings import Finding, Severity
 from genevae.diagnose.rules.common import fmt, num, trailing_run
 from genevae.diagnose.rules.schedule import beta_window
 from genevae.diagnose.thresholds import (
+    OVERFIT_FAIL_RELATIVE,
     OVERFIT_FAIL_RISE,
     OVERFIT_MIN_EPOCHS,
     OVERFIT_WARN_RISE,
@@ -118,7 +119,8 @@ def overfitting_rule(history: History) -> list[Finding]:
     the validation gain (first value minus the minimum; the minimum's magnitude when
     validation never improved). It counts once ``OVERFIT_MIN_EPOCHS`` epochs have
     passed since the best epoch: warn from ``OVERFIT_WARN_RISE``, fail from
-    ``OVERFIT_FAIL_RISE``. The final gap is split into its reconstruction and β·KL
+    ``OVERFIT_FAIL_RISE``, or from a final validation ``OVERFIT_FAIL_RELATIVE`` of its
+    positive best above that best. The final gap is split into its reconstruction and β·KL
     parts where both splits log them.
     """
     paired = _paired(history)
@@ -162,7 +164,10 @@ def overfitting_rule(history: History) -> list[Finding]:
             f"{name} {fmt(parts[key])}" for key, name in
             (("gap_recon", "reconstruction"), ("gap_kl_weighted", "β·KL")) if key in parts
         )
-    severity = Severity.FAIL if rise >= OVERFIT_FAIL_RISE else Severity.WARN
+    relative = (val[-1] - val[best]) / val[best] if val[best] > 0 else 0.0
+    evidence["rise_relative"] = num(relative)
+    failing = rise >= OVERFIT_FAIL_RISE or relative >= OVERFIT_FAIL_RELATIVE
+    severity = Severity.FAIL if failing else Severity.WARN
     return [Finding(
         "overfitting", severity,
         f"Overfitting: validation best at epoch {best_epoch} ({fmt(val[best])}), then rose "
