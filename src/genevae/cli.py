@@ -111,6 +111,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--preset", help="named settings: reference, scvi")
     output.add_argument("--config", metavar="TOML", help="settings file ([data], [model], ...)")
     output.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
+    output.add_argument("--no-report", dest="report", action="store_false",
+                        help="skip the evaluation and report.html at the end")
 
 
 def _resolve_config(args: argparse.Namespace) -> Any:
@@ -136,11 +138,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from genevae.workflow import resume_run, train_run
 
     if args.resume:
-        result = resume_run(args.resume)
+        result = resume_run(args.resume, report=args.report)
     else:
         config = _resolve_config(args)
         out = args.out or str(Path("runs") / Path(config.data.path).stem)
-        result = train_run(config, out, overwrite=args.overwrite)
+        result = train_run(config, out, overwrite=args.overwrite, report=args.report)
     return 0 if result.training.stop_reason in ("completed", "early_stopping") else 1
 
 
@@ -185,10 +187,25 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     return EXIT_VERDICT if failed else 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from genevae.evaluation import evaluate_run
+
+    evaluate_run(args.run, data=args.data, label=args.label, batch=args.batch, layer=args.layer,
+                 n_importance=args.iwae_samples, embedding=args.embedding)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from genevae.evaluation import report_run
+
+    print(f"wrote {report_run(args.run)}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from genevae.workflow import run_demo
 
-    result = run_demo(Path(args.out), epochs=args.epochs)
+    result = run_demo(Path(args.out), epochs=args.epochs, report=args.report)
     return 0 if result.training.stop_reason == "completed" else 1
 
 
@@ -247,9 +264,31 @@ def build_parser() -> argparse.ArgumentParser:
                           "fails, e.g. posterior_collapse,diverged")
     diagnose.set_defaults(handler=_cmd_diagnose)
 
+    evaluate = commands.add_parser(
+        "evaluate", help="measure a run's latent space and write metrics.json",
+        description="Active units, KL per dimension, mutual information, IWAE bound, probes "
+        "against PCA, the no-latent baseline and latent traversals, written to RUN/metrics.json; "
+        "the diagnosis and figures are updated.")
+    evaluate.add_argument("run", metavar="RUN", help="run folder written by genevae train")
+    evaluate.add_argument("--data", metavar="FILE", help="cells to evaluate (default: the training file)")
+    evaluate.add_argument("--label", metavar="COL", help=".obs column to probe (e.g. cell type)")
+    evaluate.add_argument("--batch", metavar="COL", help=".obs column whose mixing is scored")
+    evaluate.add_argument("--layer", help="take this .layers entry instead of X")
+    evaluate.add_argument("--iwae-samples", type=int, default=100, metavar="K",
+                          help="importance samples of the IWAE bound (default 100)")
+    evaluate.add_argument("--embedding", choices=["umap", "pca"], default="umap",
+                          help="2-D layout of the latent scatter (default umap, PCA if it fails)")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    report = commands.add_parser("report", help="write RUN/report.html, one self-contained file")
+    report.add_argument("run", metavar="RUN", help="run folder written by genevae train")
+    report.set_defaults(handler=_cmd_report)
+
     demo = commands.add_parser("demo", help="simulate bulk data, train the reference model, diagnose")
     demo.add_argument("--out", default="demo-run", metavar="DIR")
     demo.add_argument("--epochs", type=int, default=30)
+    demo.add_argument("--no-report", dest="report", action="store_false",
+                      help="skip the evaluation and report.html at the end")
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

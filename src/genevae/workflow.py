@@ -54,6 +54,7 @@ __all__ = [
     "load_fitted",
     "save_fitted",
     "encode",
+    "encode_tensors",
     "embed_file",
     "simulate_to_files",
     "run_demo",
@@ -113,12 +114,21 @@ def build_model(prepared: PreparedData, preprocessor: Preprocessor, config: RunC
     )
 
 
-def _check_hyperparameters(config: RunConfig, n_train: int, n_epochs: int) -> None:
+def _check_batch_size(config: RunConfig, prepared: PreparedData) -> np.ndarray:
+    """The training indices, once the batch size is known to fit them."""
+    train_idx, _ = split_indices(
+        prepared.n_cells, config.data.val_fraction, config.train.seed, prepared.labels
+    )
+    n_train = len(train_idx)
     if config.train.batch_size > n_train:
         raise GenevaeError(
             f"--batch-size {config.train.batch_size} is larger than the {n_train} training "
             f"cells; use --batch-size {max(1, n_train // 4)} or smaller."
         )
+    return train_idx
+
+
+def _check_hyperparameters(config: RunConfig, n_epochs: int) -> None:
     schedule = config.objective.kl_schedule
     if schedule in ("linear", "sigmoid") and config.objective.warmup_epochs > n_epochs:
         log.warning(
@@ -183,7 +193,8 @@ def fit_prepared(
         prepared.n_cells, config.data.val_fraction, config.train.seed, prepared.labels
     )
     n_epochs = config.train.epochs or default_n_epochs(len(train_idx))
-    _check_hyperparameters(config, len(train_idx), n_epochs)
+    _check_batch_size(config, prepared)
+    _check_hyperparameters(config, n_epochs)
     torch.manual_seed(config.train.seed)
     model = build_model(prepared, preprocessor, config)
     tensors = (prepared.x, prepared.library, prepared.conditions)
@@ -285,23 +296,29 @@ def read_and_prepare(config: RunConfig) -> tuple[RunConfig, Preprocessor, Prepar
 
 
 def train_run(
-    config: RunConfig, out: str | Path, overwrite: bool = False, echo: Echo = _print
+    config: RunConfig, out: str | Path, overwrite: bool = False, echo: Echo = _print,
+    report: bool = True,
 ) -> RunResult:
     """Read ``config.data.path``, train, and write a complete run folder at ``out``.
 
-    The data are read and validated before anything is written.
+    The data are read and validated before anything is written. With ``report``, a
+    finished run is evaluated (latent measurements, held-out evidence) and its
+    ``report.html`` written.
     """
     config, preprocessor, prepared = read_and_prepare(config)  # validated before any write
+    _check_batch_size(config, prepared)
     run = prepare_run_folder(Path(out), overwrite)
     atomic_write_text(run.config, config_to_toml(config))
     run.log.write_text("", encoding="utf-8")
     echo(f"run folder: {run.root}")
     fitted, training = fit_prepared(preprocessor, prepared, config, run, echo)
     atomic_write_text(run.config, config_to_toml(fitted.config))
-    return _conclude(fitted, training, run, echo)
+    return _conclude(fitted, training, run, echo, report)
 
 
-def _conclude(fitted: FittedModel, training: TrainingResult, run: RunFolder, echo: Echo) -> RunResult:
+def _conclude(
+    fitted: FittedModel, training: TrainingResult, run: RunFolder, echo: Echo, report: bool
+) -> RunResult:
     if training.stop_reason == "interrupted":
         echo(f"\ninterrupted: the state after epoch {len(training.history)} is saved in "
              f"{run.last_checkpoint}; continue with:\n  genevae train --resume {run.root}")
@@ -310,12 +327,23 @@ def _conclude(fitted: FittedModel, training: TrainingResult, run: RunFolder, ech
              f"good checkpoint is {run.last_checkpoint}.")
     elif training.stop_reason == "early_stopping":
         echo(f"\nearly stopping: no better validation loss since epoch {training.best_epoch}.")
-    diagnosis = finish_run(run, training.history, echo)
+    finished = training.stop_reason in ("completed", "early_stopping")
+    if report and finished and len(training.history):
+        # evaluation reads the run folder this module writes: imported here, not at the top
+        from genevae.evaluation import evaluate_run, report_run, write_diagnosis
+
+        echo("")
+        evaluate_run(run.root, echo=echo)
+        echo("")
+        diagnosis = write_diagnosis(run, echo=echo)
+        echo(f"\nreport: {report_run(run.root)}")
+    else:
+        diagnosis = finish_run(run, training.history, echo)
     echo(f"\nrun folder: {run.root}")
     return RunResult(fitted, training, diagnosis, run)
 
 
-def resume_run(run_dir: str | Path, echo: Echo = _print) -> RunResult:
+def resume_run(run_dir: str | Path, echo: Echo = _print, report: bool = True) -> RunResult:
     """Continue the run in ``run_dir`` from its last checkpoint."""
     run = RunFolder(Path(run_dir))
     checkpoint = load_checkpoint(run.last_checkpoint)
@@ -325,7 +353,7 @@ def resume_run(run_dir: str | Path, echo: Echo = _print) -> RunResult:
     echo(f"resuming {run.root} after epoch {done} of {config.train.epochs}")
     _truncate_log(run, done)
     fitted, training = fit_prepared(preprocessor, prepared, config, run, echo, checkpoint)
-    return _conclude(fitted, training, run, echo)
+    return _conclude(fitted, training, run, echo, report)
 
 
 def _truncate_log(run: RunFolder, n_epochs: int) -> None:
@@ -355,20 +383,26 @@ def load_fitted(run_dir: str | Path, which: str = "best") -> FittedModel:
 
 
 @torch.no_grad()
+def encode_tensors(
+    model: VAE, x: torch.Tensor, library: torch.Tensor, conditions: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances of prepared tensors, each (n_cells, n_latent)."""
+    model.eval()
+    means, logvars = [], []
+    for start in range(0, x.shape[0], EVAL_BATCH_SIZE):
+        part = slice(start, start + EVAL_BATCH_SIZE)
+        mean, logvar = model.encode(x[part], library[part], conditions[part])
+        means.append(mean)
+        logvars.append(logvar)
+    return torch.cat(means).numpy(), torch.cat(logvars).numpy()
+
+
 def encode(fitted: FittedModel, adata: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of ``adata``'s cells, each (n_cells, n_latent)."""
     pre = fitted.preprocessor
     x, library = pre.transform_matrix(pre.select_genes(adata))
     conditions = torch.as_tensor(pre.encode_conditions(adata.obs), dtype=torch.long)
-    x, library = torch.as_tensor(x), torch.as_tensor(library)
-    fitted.model.eval()
-    means, logvars = [], []
-    for start in range(0, x.shape[0], EVAL_BATCH_SIZE):
-        stop = start + EVAL_BATCH_SIZE
-        mean, logvar = fitted.model.encode(x[start:stop], library[start:stop], conditions[start:stop])
-        means.append(mean)
-        logvars.append(logvar)
-    return torch.cat(means).numpy(), torch.cat(logvars).numpy()
+    return encode_tensors(fitted.model, torch.as_tensor(x), torch.as_tensor(library), conditions)
 
 
 def simulate_to_files(
@@ -412,7 +446,7 @@ def embed_file(
 DEMO_CONDITIONS = ("tissue", "disease", "batch")
 
 
-def run_demo(out: Path, epochs: int = 30, echo: Echo = _print) -> RunResult:
+def run_demo(out: Path, epochs: int = 30, echo: Echo = _print, report: bool = True) -> RunResult:
     """Simulate the reference design, train the reference preset on it, diagnose."""
     echo(f"simulating bulk RNA-seq (reference design) into {out / 'data'}")
     paths = simulate_to_files("bulk", out / "data")
@@ -420,4 +454,4 @@ def run_demo(out: Path, epochs: int = 30, echo: Echo = _print) -> RunResult:
     sections["data"] = {"path": str(paths[0].resolve()), "condition_keys": DEMO_CONDITIONS}
     sections["train"]["epochs"] = epochs
     config = build_config(sections, where="demo")
-    return train_run(config, out / "run", overwrite=True, echo=echo)
+    return train_run(config, out / "run", overwrite=True, echo=echo, report=report)

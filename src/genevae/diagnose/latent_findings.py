@@ -13,7 +13,10 @@ objects for :func:`genevae.diagnose.engine.diagnose`'s ``extra_findings``. Codes
 - ``mi_at_ceiling``: the MI estimate and whether it is saturated (informational);
 - ``prior_mismatch``: KL(q(z) ‖ p(z)) = rate − MI (informational);
 - ``label_silhouette``, ``batch_mixing``: structure scores (informational; no
-  published threshold applies to a VAE latent).
+  published threshold applies to a VAE latent);
+- ``uninformative_latent``: on held-out cells, the reconstruction the latent gains
+  over the no-latent baseline (:class:`~genevae.model.baseline.NoLatentBaseline`)
+  does not pay for the KL it costs; fail.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "PROBE_PCA_MARGIN",
     "MI_CEILING_MARGIN",
     "latent_findings",
+    "heldout_finding",
 ]
 
 #: Every code :func:`latent_findings` can produce (for ``--fail-on`` validation).
@@ -46,6 +50,7 @@ LATENT_FINDING_CODES = frozenset({
     "prior_mismatch",
     "label_silhouette",
     "batch_mixing",
+    "uninformative_latent",
 })
 #: A probe's balanced accuracy within this of chance (1 / n_classes) is "at chance".
 PROBE_CHANCE_TOLERANCE = 0.05  # genevae choice: 2.5 fold-to-fold sds (≈ 0.02 on 700 cells)
@@ -218,7 +223,49 @@ def _prior_mismatch(metrics: LatentMetrics) -> Finding:
     )
 
 
-def latent_findings(metrics: LatentMetrics | Mapping[str, Any]) -> list[Finding]:
+def heldout_finding(heldout: Mapping[str, Any]) -> Finding:
+    """Does the latent earn its keep on held-out cells?
+
+    ``heldout`` holds, in nats per cell on the same held-out cells and in the model's
+    reconstruction convention: ``model_recon`` and ``model_kl`` (the VAE's
+    reconstruction and KL, so their sum is the negative ELBO), ``baseline_recon`` (the
+    no-latent baseline's -log p(x | library, c)) and ``n_cells``. The latent is
+    informative when gain = baseline_recon − model_recon exceeds model_kl, i.e. when
+    the VAE's negative ELBO beats the baseline; otherwise what the latent encodes
+    does not generalise: it memorises noise, however many units look active.
+    """
+    recon, kl, base = (float(heldout[k]) for k in ("model_recon", "model_kl", "baseline_recon"))
+    gain = base - recon
+    evidence: dict[str, float | int | str] = {
+        "heldout_cells": int(heldout["n_cells"]),
+        "model_recon": num(recon),
+        "model_kl": num(kl),
+        "baseline_recon": num(base),
+        "gain": num(gain),
+        "units": "nats per cell",
+    }
+    if gain > kl:
+        return Finding(
+            "uninformative_latent", Severity.OK,
+            f"Latent earns its keep on held-out cells: reconstruction gain over the no-latent "
+            f"baseline {fmt(gain)} > KL {fmt(kl)} nats per cell",
+            evidence,
+        )
+    return Finding(
+        "uninformative_latent", Severity.FAIL,
+        f"Uninformative latent: on {int(heldout['n_cells'])} held-out cells the latent gains "
+        f"{fmt(gain)} nats per cell of reconstruction over a model with no latent (library "
+        f"size and conditions only) but costs KL {fmt(kl)}: it memorises noise",
+        evidence,
+        "Check that the data has structure beyond library size and conditions (a shuffled or "
+        "pure-noise matrix has none). Otherwise raise β (--beta 1), shrink the decoder "
+        "(--n-hidden 64) or stop earlier (--early-stopping-patience 5).",
+    )
+
+
+def latent_findings(
+    metrics: LatentMetrics | Mapping[str, Any], heldout: Mapping[str, Any] | None = None
+) -> list[Finding]:
     """Findings from one snapshot's latent measurements.
 
     Parameters
@@ -226,6 +273,9 @@ def latent_findings(metrics: LatentMetrics | Mapping[str, Any]) -> list[Finding]
     metrics
         :func:`~genevae.diagnose.latent.compute_latent_metrics`'s result or its
         ``to_dict()`` form.
+    heldout
+        Held-out reconstruction of the model and of the no-latent baseline
+        (:func:`heldout_finding`), or None.
 
     Returns
     -------
@@ -237,6 +287,8 @@ def latent_findings(metrics: LatentMetrics | Mapping[str, Any]) -> list[Finding]
     if not isinstance(metrics, LatentMetrics):
         metrics = LatentMetrics.from_dict(metrics)
     findings = [_active_units(metrics)]
+    if heldout is not None:
+        findings.append(heldout_finding(heldout))
     if metrics.probes:
         findings.append(_probe_at_majority(metrics, metrics.probes))
         if metrics.probe_warning is not None:

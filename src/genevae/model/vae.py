@@ -25,12 +25,25 @@ from genevae.model.likelihoods import (
 )
 from genevae.model.networks import MLP, ConditionEncoder
 
-__all__ = ["VAE", "LossOutput", "LOSS_REDUCTIONS", "QZ_LOGVAR_RANGE"]
+__all__ = ["VAE", "LossOutput", "LOSS_REDUCTIONS", "QZ_LOGVAR_RANGE", "reconstruction_nll"]
 
 LOSS_REDUCTIONS = ("sum", "mean")
 #: Encoder log-variances are clamped to this range only so that exp() stays finite
 #: (sigma from 3e-7 to 2.2e4); a healthy posterior sits far inside it.
 QZ_LOGVAR_RANGE = (-30.0, 20.0)
+
+
+def reconstruction_nll(p_x: Distribution, x: Tensor, fixed_variance: bool) -> Tensor:
+    """-log p(x | ...) summed over genes: (batch,) nats per cell.
+
+    For the fixed-variance Gaussian this is the summed squared error
+    sum_g (x_g - mu_g)^2, the exact NLL less its constant 1/2 log(pi) per gene
+    (see :mod:`genevae.model.likelihoods`). lgamma(x + 1) of the count likelihoods
+    is kept, so the value is a true NLL in nats.
+    """
+    if fixed_variance:
+        return ((x - p_x.mean) ** 2).sum(dim=-1)
+    return -p_x.log_prob(x).sum(dim=-1)
 
 
 @dataclass
@@ -214,16 +227,8 @@ class VAE(nn.Module):
         return self._generative(z, library, self._condition_features(conditions))
 
     def reconstruction_loss(self, p_x: Distribution, x: Tensor) -> Tensor:
-        """-log p(x | z) summed over genes: (batch,) nats per cell.
-
-        For the fixed-variance Gaussian this is the summed squared error
-        sum_g (x_g - mu_g)^2, the exact NLL less its constant 1/2 log(pi) per gene
-        (see :mod:`genevae.model.likelihoods`). lgamma(x + 1) of the count
-        likelihoods is kept, so the value is a true NLL in nats.
-        """
-        if self.fixed_variance:
-            return ((x - p_x.mean) ** 2).sum(dim=-1)
-        return -p_x.log_prob(x).sum(dim=-1)
+        """-log p(x | z) summed over genes: (batch,) nats per cell (:func:`reconstruction_nll`)."""
+        return reconstruction_nll(p_x, x, self.fixed_variance)
 
     def loss(
         self,
