@@ -10,8 +10,6 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.io
-import scipy.sparse as sp
 
 from genevae.data.io import write_h5ad
 from genevae.data.simulate import simulate_sc

@@ -96,6 +96,9 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
         for key, item in value.items():
             rows.extend(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
         return rows
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "gene" in v for v in value):
+        return [(prefix, ", ".join(f"{_text(v['gene'])} ({_number(v.get('change', ''))})"
+                                   for v in value))]
     if isinstance(value, list):
         numbers = [v for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
         if len(value) > _MAX_LIST_ITEMS:
