@@ -263,3 +263,26 @@ def test_reusing_a_run_folder_needs_overwrite(trained, cells):
     before = sorted(p.name for p in trained.iterdir())
     _assert_refused(_train(path, trained), "--overwrite")
     assert sorted(p.name for p in trained.iterdir()) == before
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    status, text = _cli("--debug", *_train(tmp_path / "nope.h5ad", tmp_path / "run"))
+    assert status == 2
+    assert "Traceback" in text and "nope.h5ad" in text
+
+
+def test_warmup_longer_than_the_run_is_a_warning(cells, tmp_path):
+    _, _, path = cells
+    status, text = _cli(*_train(path, tmp_path / "run", "--kl-schedule", "linear",
+                                "--warmup-epochs", "50"))
+    assert status == 0, text
+    assert "--warmup-epochs 50 is longer than the run" in text
+
+
+def test_all_zero_genes_are_dropped_with_a_count(tmp_path):
+    X = np.random.default_rng(0).poisson(5, size=(60, 6)).astype(np.float32)
+    X[:, [1, 4]] = 0
+    path = _h5ad(tmp_path, "zerogenes.h5ad", X)
+    status, text = _cli(*_train(path, tmp_path / "run", "--likelihood", "nb"))
+    assert status == 0, text
+    assert "2 genes" in text

@@ -45,6 +45,7 @@ _OPTION_TARGETS: dict[str, tuple[str, str]] = {
     "n_cycles": ("objective", "n_cycles"),
     "cycle_ramp": ("objective", "cycle_ramp"),
     "free_bits": ("objective", "free_bits"),
+    "kl_target": ("objective", "kl_target"),
     "loss_reduction": ("objective", "loss_reduction"),
     "epochs": ("train", "epochs"),
     "batch_size": ("train", "batch_size"),
@@ -92,6 +93,9 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     objective.add_argument("--cycle-ramp", type=float, metavar="R", help="ramp share of each cycle")
     objective.add_argument("--free-bits", type=float, metavar="NATS",
                            help="minimum KL per latent dimension before it is penalised")
+    objective.add_argument("--kl-target", type=float, metavar="NATS_PER_DIM",
+                           help="hold the KL per latent dimension at this value with a PI "
+                           "controller on β (ControlVAE); starts from --beta, replaces the schedule")
     objective.add_argument("--loss-reduction", choices=["sum", "mean"],
                            help="sum: nats per cell (default); mean: the reference's per-element means")
     train = parser.add_argument_group("optimisation")
@@ -202,6 +206,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from genevae.sweep import parse_betas, run_sweep
+
+    betas = parse_betas(args.beta)
+    args.beta = None  # the grid replaces --beta in the shared options
+    config = _resolve_config(args)
+    run_sweep(config, betas, args.out or "sweep", label=args.label, n_workers=args.jobs,
+              overwrite=args.overwrite)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from genevae.workflow import run_demo
 
@@ -279,6 +294,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--embedding", choices=["umap", "pca"], default="umap",
                           help="2-D layout of the latent scatter (default umap, PCA if it fails)")
     evaluate.set_defaults(handler=_cmd_evaluate)
+
+    sweep = commands.add_parser(
+        "sweep", help="train one run per β, compare them and recommend a β",
+        description="Train the same model at each β (processes in parallel up to the core count), "
+        "then write a rate-distortion plot, KL per dimension and active units against β, the probe "
+        "against β (with --label) and a recommended β with the reasoning, in OUT/sweep.html.")
+    _add_train_options(sweep)
+    sweep.add_argument("--jobs", type=int, metavar="N", help="parallel runs (default: cores)")
+    for action in sweep._actions:
+        if action.dest == "beta":
+            action.type = str
+            action.help = "comma-separated βs, e.g. 0.1,0.25,0.5,1,2,4"
+            action.required = True
+    sweep.set_defaults(handler=_cmd_sweep)
 
     report = commands.add_parser("report", help="write RUN/report.html, one self-contained file")
     report.add_argument("run", metavar="RUN", help="run folder written by genevae train")

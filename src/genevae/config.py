@@ -142,6 +142,10 @@ class ObjectiveConfig:
     loss_reduction
         ``"sum"``: the true per-cell ELBO (nats per cell). ``"mean"``: the reference
         convention, reconstruction averaged over genes and KL over latent dimensions.
+    kl_target
+        With a value, β is set every step by a PI controller (ControlVAE, Shao et al.
+        2020) that holds the KL per latent dimension at this many nats, starting from
+        ``beta``; the schedule is then not used. None (default): the schedule sets β.
     """
 
     beta: float = 1.0
@@ -151,6 +155,7 @@ class ObjectiveConfig:
     cycle_ramp: float = 0.5
     free_bits: float = 0.0
     loss_reduction: str = "sum"
+    kl_target: float | None = None
 
     def __post_init__(self) -> None:
         _check(math.isfinite(self.beta) and self.beta >= 0, f"beta={self.beta}: β must be a finite number ≥ 0, e.g. --beta 1.")
@@ -160,6 +165,8 @@ class ObjectiveConfig:
         _check(0.0 < self.cycle_ramp <= 1.0, f"cycle_ramp={self.cycle_ramp}: use a proportion in (0, 1], e.g. 0.5.")
         _check(self.free_bits >= 0, f"free_bits={self.free_bits}: must be ≥ 0 nats per dimension.")
         _check(self.loss_reduction in ("sum", "mean"), f"loss_reduction={self.loss_reduction!r}: choose 'sum' or 'mean'.")
+        _check(self.kl_target is None or (math.isfinite(self.kl_target) and self.kl_target > 0),
+               f"kl_target={self.kl_target}: give a KL per latent dimension > 0 nats, e.g. --kl-target 0.5.")
 
 
 @dataclass(frozen=True)

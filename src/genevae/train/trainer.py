@@ -38,6 +38,7 @@ from genevae.history.history import History, HistoryMeta
 from genevae.history.logline import format_epoch_line
 from genevae.runfolder import RunFolder
 from genevae.train.checkpoint import save_checkpoint
+from genevae.train.controller import PIState, pi_kl_weight
 from genevae.train.evaluate import evaluate
 from genevae.train.records import epoch_record
 from genevae.train.schedules import kl_weight as scheduled_kl_weight
@@ -61,9 +62,14 @@ class TrainerState:
     best_epoch: int = 0
     epochs_without_improvement: int = 0
     records: list[dict[str, float]] = field(default_factory=list)
+    #: The KL controller's state (``--kl-target``); None when the schedule sets β.
+    controller: PIState | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        controller = None if self.controller is None else [self.controller.integral,
+                                                            self.controller.beta]
         return {
+            "controller": controller,
             "epochs_done": self.epochs_done,
             "best_val_loss": self.best_val_loss,
             "best_epoch": self.best_epoch,
@@ -79,6 +85,8 @@ class TrainerState:
             best_epoch=int(state["best_epoch"]),
             epochs_without_improvement=int(state["epochs_without_improvement"]),
             records=[dict(r) for r in state["records"]],
+            controller=None if state.get("controller") is None
+            else PIState(*(float(v) for v in state["controller"])),
         )
 
 
@@ -216,10 +224,12 @@ class Trainer:
         show_bar = sys.stdout.isatty()
         with _StopSignal() as stop:
             for epoch in range(self.state.epochs_done, self.n_epochs):
-                beta = scheduled_kl_weight(epoch, self.n_epochs, self.objective)
+                beta = self._epoch_kl_weight(epoch)
                 torch.manual_seed(epoch_seed(self.train_config.seed, epoch))
                 started = time.perf_counter()
                 outcome, running = self._train_epoch(train_batches, beta, epoch, stop, show_bar)
+                if self.state.controller is not None:
+                    beta = self.state.controller.beta  # the β the epoch ended with
                 if outcome == "interrupted":
                     stop_reason = "interrupted"
                     break
@@ -269,6 +279,14 @@ class Trainer:
         history = self._write_history()
         return TrainingResult(history, stop_reason, self.state.best_epoch, diverged_epoch)
 
+    def _epoch_kl_weight(self, epoch: int) -> float:
+        """β at the start of ``epoch``: the schedule's, or the controller's current one."""
+        if self.objective.kl_target is None:
+            return scheduled_kl_weight(epoch, self.n_epochs, self.objective)
+        if self.state.controller is None:
+            self.state.controller = PIState(integral=self.objective.beta, beta=self.objective.beta)
+        return self.state.controller.beta
+
     def _train_epoch(
         self,
         batches: InMemoryBatches,
@@ -310,6 +328,11 @@ class Trainer:
             if clip:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.optimizer.step()
+            if self.state.controller is not None:
+                kl_per_dim = out.kl_local.detach().mean().item() / self.model.n_latent
+                self.state.controller = pi_kl_weight(self.state.controller, kl_per_dim,
+                                                     self.objective.kl_target)
+                beta = self.state.controller.beta
             with torch.no_grad():
                 recon, kl = out.reconstruction_loss.mean(), out.kl_local.mean()
                 if mean:
