@@ -117,6 +117,11 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
     output.add_argument("--no-report", dest="report", action="store_false",
                         help="skip the evaluation and report.html at the end")
+    output.add_argument("--auto-fix", action="store_true",
+                        help="on collapse, partial collapse or divergence, apply the ranked remedy "
+                        "and retrain (attempts in OUT/attempt_<k>)")
+    output.add_argument("--max-attempts", type=int, default=3, metavar="N",
+                        help="attempts of --auto-fix at most (default 3)")
 
 
 def _resolve_config(args: argparse.Namespace) -> Any:
@@ -146,7 +151,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         config = _resolve_config(args)
         out = args.out or str(Path("runs") / Path(config.data.path).stem)
-        result = train_run(config, out, overwrite=args.overwrite, report=args.report)
+        result = train_run(config, out, overwrite=args.overwrite, report=args.report,
+                           auto_fix=args.auto_fix, max_attempts=args.max_attempts)
     return 0 if result.training.stop_reason in ("completed", "early_stopping") else 1
 
 

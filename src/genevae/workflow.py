@@ -297,14 +297,27 @@ def read_and_prepare(config: RunConfig) -> tuple[RunConfig, Preprocessor, Prepar
 
 def train_run(
     config: RunConfig, out: str | Path, overwrite: bool = False, echo: Echo = _print,
-    report: bool = True,
+    report: bool = True, auto_fix: bool = False, max_attempts: int = 3,
 ) -> RunResult:
     """Read ``config.data.path``, train, and write a complete run folder at ``out``.
 
     The data are read and validated before anything is written. With ``report``, a
     finished run is evaluated (latent measurements, held-out evidence) and its
-    ``report.html`` written.
+    ``report.html`` written. With ``auto_fix``, attempts go to ``out/attempt_<k>``,
+    each with the remedy the previous one's diagnosis calls for
+    (:mod:`genevae.autofix`), until one is healthy or ``max_attempts`` are done.
     """
+    if auto_fix:
+        from genevae.autofix import auto_fix_run
+
+        if max_attempts < 1:
+            raise GenevaeError(f"--max-attempts {max_attempts}: use at least 1.")
+        out = Path(out)
+        if out.is_dir() and any(out.iterdir()) and not overwrite:
+            raise GenevaeError(f"--out {out} already holds files; choose another folder, or pass "
+                               "--overwrite to replace them.")
+        return auto_fix_run(config, out, True, max_attempts, echo,
+                            lambda cfg, folder, ow, say: train_run(cfg, folder, ow, say, True))
     config, preprocessor, prepared = read_and_prepare(config)  # validated before any write
     _check_batch_size(config, prepared)
     run = prepare_run_folder(Path(out), overwrite)

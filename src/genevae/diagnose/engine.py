@@ -120,7 +120,9 @@ def diagnose(history: History, extra_findings: Sequence[Finding] = ()) -> Diagno
     history
         Per-epoch record of a run, from genevae or any reader.
     extra_findings
-        Findings computed elsewhere (latent-space checks), merged after the rules'.
+        Findings computed elsewhere (latent-space checks), merged after the rules'. A
+        failing extra finding replaces the rules' passing finding of the same code:
+        the encoder's evidence outranks what the loss curves suggest.
 
     Returns
     -------
@@ -146,6 +148,8 @@ def diagnose(history: History, extra_findings: Sequence[Finding] = ()) -> Diagno
             f"{where}: none of the columns the checks read were found (it has: {columns}). "
             "Diagnosis needs at least train_loss, train_recon or train_kl per epoch."
         )
+    overruled = {f.code for f in extra_findings if f.severity is Severity.FAIL}
+    findings = [f for f in findings if not (f.code in overruled and f.severity is Severity.OK)]
     findings.extend(extra_findings)
     problems = _problems(findings)
     failing = [f for f in problems if f.severity is Severity.FAIL]

@@ -35,6 +35,7 @@ __all__ = [
     "LATENT_FINDING_CODES",
     "PROBE_CHANCE_TOLERANCE",
     "PROBE_PCA_MARGIN",
+    "NEAR_COLLAPSE_ACTIVE_SHARE",
     "MI_CEILING_MARGIN",
     "latent_findings",
     "heldout_finding",
@@ -52,6 +53,8 @@ LATENT_FINDING_CODES = frozenset({
     "batch_mixing",
     "uninformative_latent",
 })
+#: Fewer than this share of latent dimensions active is collapse, not partial collapse.
+NEAR_COLLAPSE_ACTIVE_SHARE = 0.1  # genevae choice: fewer than 1 dimension in 10 in use
 #: A probe's balanced accuracy within this of chance (1 / n_classes) is "at chance".
 PROBE_CHANCE_TOLERANCE = 0.05  # genevae choice: 2.5 fold-to-fold sds (≈ 0.02 on 700 cells)
 #: The latent probes below PCA when its balanced accuracy trails PCA's by more than this.
@@ -84,6 +87,14 @@ def _active_units(metrics: LatentMetrics) -> Finding:
             "active_units", Severity.FAIL,
             f"0 of {n_latent} latent dimensions active: the posterior means do not vary "
             f"between cells (variance ≤ {ACTIVE_UNIT_VARIANCE:g}), posterior collapse",
+            evidence, FIX_COLLAPSE,
+        )
+    if n_active / n_latent < NEAR_COLLAPSE_ACTIVE_SHARE:
+        return Finding(
+            "posterior_collapse", Severity.FAIL,
+            f"Posterior collapse: only {n_active} of {n_latent} latent dimensions active "
+            f"(posterior-mean variance > {ACTIVE_UNIT_VARIANCE:g}); the average KL per dimension "
+            "can look healthy while the rest of the latent space is dead",
             evidence, FIX_COLLAPSE,
         )
     n_dead = n_latent - n_active

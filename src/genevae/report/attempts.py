@@ -1,0 +1,61 @@
+"""``report.html`` of an ``--auto-fix`` run: the attempts side by side."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from genevae.files import atomic_write_text
+from genevae.report.page import _CSS, _image, _number, _text
+
+__all__ = ["write_attempts_report"]
+
+
+def _latent(folder: Path) -> dict[str, Any]:
+    path = folder / "metrics.json"
+    if not path.exists():
+        return {}
+    latent = json.loads(path.read_text(encoding="utf-8"))["latent"]
+    row: dict[str, Any] = {"active units": f"{latent['n_active']} of {latent['n_latent']}"}
+    if latent.get("probes"):
+        row["probe (balanced)"] = max(latent["probes"]["mean"][c]["balanced_accuracy_mean"]
+                                      for c in ("logistic", "knn"))
+    if latent.get("pca_baseline"):
+        row["PCA probe"] = max(latent["pca_baseline"][c]["balanced_accuracy_mean"]
+                               for c in ("logistic", "knn"))
+    return row
+
+
+def write_attempts_report(root: str | Path, attempts: Sequence[dict[str, Any]]) -> Path:
+    """Write ``root/report.html``: a table of the attempts, then each one's curves."""
+    root = Path(root)
+    rows = [{"attempt": a["attempt"], "verdict": a["verdict"], **_latent(root / a["folder"]),
+             "next remedy": a["remedy_next"] or "—"} for a in attempts]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    header = "".join(f"<th>{_text(k)}</th>" for k in keys)
+    body = "".join("<tr>" + "".join(f"<td>{_number(r.get(k, ''))}</td>" for k in keys) + "</tr>"
+                   for r in rows)
+    final = attempts[-1]
+    columns = []
+    for attempt in attempts:
+        folder = root / attempt["folder"]
+        pictures = [p for p in (folder / "curves.png", folder / "figures" / "kl_heatmap.png")
+                    if p.exists()]
+        columns.append(f"<h3>Attempt {attempt['attempt']}: {_text(attempt['verdict'])}</h3>"
+                       + "".join(_image(p) for p in pictures)
+                       + f"<p>Full report: {_text(attempt['folder'])}/report.html</p>")
+    html = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>genevae auto-fix — {_text(root.resolve().name)}</title><style>{_CSS}</style>"
+        f"</head><body><main><h1>genevae auto-fix — {_text(root.resolve().name)}</h1>"
+        f'<div class="verdict {"healthy" if final["healthy"] else "unhealthy"}" id="verdict">'
+        f"<strong>Final attempt {final['attempt']}: {_text(final['verdict'])}</strong>"
+        f"{len(attempts)} attempt(s).</div>"
+        f"<h2>Attempts</h2><table><tr>{header}</tr>{body}</table>"
+        f"<h2>Side by side</h2>{''.join(columns)}</main></body></html>\n"
+    )
+    path = root / "report.html"
+    atomic_write_text(path, html)
+    return path
