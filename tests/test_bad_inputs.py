@@ -286,3 +286,19 @@ def test_all_zero_genes_are_dropped_with_a_count(tmp_path):
     status, text = _cli(*_train(path, tmp_path / "run", "--likelihood", "nb"))
     assert status == 0, text
     assert "2 genes" in text
+
+
+def test_report_on_a_folder_that_is_not_a_run(tmp_path):
+    _assert_refused(["report", tmp_path], "no history.csv")
+
+
+def test_sweep_with_a_bad_beta_grid(cells, tmp_path):
+    _, _, path = cells
+    _assert_refused(["sweep", "--data", path, "--beta", "0.5,x", "--out", tmp_path / "sweep"],
+                    "--beta 0.5,x", out=tmp_path / "sweep")
+
+
+def test_auto_fix_with_no_attempts(cells, tmp_path):
+    _, _, path = cells
+    _assert_refused([*_train(path, tmp_path / "run"), "--auto-fix", "--max-attempts", "0"],
+                    "--max-attempts 0", out=tmp_path / "run")
