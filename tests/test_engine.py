@@ -314,3 +314,20 @@ def test_live_monitor_is_quiet_for_a_healthy_run():
     monitor = LiveMonitor()
     assert all(monitor.update(h) == [] for h in grow(healthy()))
     assert monitor.update(History.from_records([], HistoryMeta())) == []
+
+
+def test_encoder_evidence_supersedes_the_curves():
+    from pathlib import Path
+
+    from genevae.history.readers import read_history
+
+    log = Path(__file__).parent / "fixtures" / "logs" / "run_partial_collapse_wide_latent.csv"
+    history = read_history(log)
+    assert "partial_collapse" in {f.code for f in diagnose(history).findings}
+    units = Finding("active_units", Severity.WARN, "6 of 48 latent dimensions active", {})
+    codes = [f.code for f in diagnose(history, [units]).findings]
+    assert "partial_collapse" not in codes and "active_units" in codes
+    collapse = Finding("posterior_collapse", Severity.FAIL, "Posterior collapse: 1 of 48", {})
+    diagnosis = diagnose(history, [collapse])
+    assert diagnosis.verdict == "posterior_collapse"
+    assert [f.severity for f in diagnosis.findings if f.code == "posterior_collapse"] == [Severity.FAIL]

@@ -77,6 +77,10 @@ _PROBLEMS = {
     "unstable": "unstable optimisation; the loss jumps up between epochs (first at epoch {epoch})",
 }
 
+#: Curve findings that the encoder's own measurement replaces when it is given: the
+#: active-unit count from posterior means supersedes the count from per-dimension KL.
+_SUPERSEDED_BY_ENCODER = {"partial_collapse": {"active_units", "posterior_collapse"}}
+
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
@@ -121,7 +125,8 @@ def diagnose(history: History, extra_findings: Sequence[Finding] = ()) -> Diagno
         Per-epoch record of a run, from genevae or any reader.
     extra_findings
         Findings computed elsewhere (latent-space checks), merged after the rules'. A
-        failing extra finding replaces the rules' passing finding of the same code:
+        failing extra finding replaces the rules' passing finding of the same code, and
+        the encoder's active-unit count replaces the curves' partial-collapse check:
         the encoder's evidence outranks what the loss curves suggest.
 
     Returns
@@ -150,6 +155,9 @@ def diagnose(history: History, extra_findings: Sequence[Finding] = ()) -> Diagno
         )
     overruled = {f.code for f in extra_findings if f.severity is Severity.FAIL}
     findings = [f for f in findings if not (f.code in overruled and f.severity is Severity.OK)]
+    extra_codes = {f.code for f in extra_findings}
+    findings = [f for f in findings
+                if not extra_codes & _SUPERSEDED_BY_ENCODER.get(f.code, set())]
     findings.extend(extra_findings)
     problems = _problems(findings)
     failing = [f for f in problems if f.severity is Severity.FAIL]

@@ -269,8 +269,8 @@ def heldout_finding(heldout: Mapping[str, Any]) -> Finding:
         f"size and conditions only) but costs KL {fmt(kl)}: it memorises noise",
         evidence,
         "Check that the data has structure beyond library size and conditions (a shuffled or "
-        "pure-noise matrix has none). Otherwise raise β (--beta 1), shrink the decoder "
-        "(--n-hidden 64) or stop earlier (--early-stopping-patience 5).",
+        "pure-noise matrix has none). Otherwise raise β (double --beta), shrink the decoder "
+        "(halve --n-hidden) or stop earlier (--early-stopping-patience 5).",
     )
 
 
