@@ -7,6 +7,7 @@ import pytest
 
 from genevae.config import build_config
 from genevae.data.simulate import simulate_bulk
+from genevae.diagnose.engine import diagnose
 from genevae.train.controller import PIState, pi_kl_weight
 from genevae.workflow import fit
 
@@ -50,3 +51,6 @@ def test_kl_target_holds_validation_kl_per_dimension_on_simulate_bulk():
     kl_per_dim = frame["val_kl_mean"].to_numpy()[-10:]
     assert np.all(np.abs(kl_per_dim - 0.5) <= 0.2 * 0.5), kl_per_dim
     assert frame["kl_weight"].nunique() > 1  # β is logged every epoch and moves
+    diagnosis = diagnose(result.history)
+    assert "kl_warmup" not in {f.code for f in diagnosis.findings}
+    assert any("KL controller" in note for note in diagnosis.notes)

@@ -33,6 +33,7 @@ from genevae.diagnose.engine import diagnose
 from genevae.diagnose.findings import Diagnosis
 from genevae.diagnose.live import LiveMonitor
 from genevae.diagnose.render import render_json, render_text
+from genevae.diagnose.rules.schedule import CONTROLLED_SCHEDULE
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write_text
 from genevae.history.history import History, HistoryMeta
@@ -209,7 +210,8 @@ def fit_prepared(
         loss_reduction=config.objective.loss_reduction,
         n_genes=prepared.n_genes,
         n_latent=config.model.n_latent,
-        kl_schedule=config.objective.kl_schedule,
+        kl_schedule=(CONTROLLED_SCHEDULE if config.objective.kl_target is not None
+                     else config.objective.kl_schedule),
     )
     resolved = replace(config, train=replace(config.train, epochs=n_epochs))
     extra = model_description(preprocessor, resolved, prepared.n_genes, prepared.n_categories)

@@ -22,9 +22,9 @@ from genevae.diagnose.rules.common import fix_train_longer, fmt, num
 from genevae.diagnose.thresholds import BETA_FULL_TOLERANCE, WARMUP_MIN_FULL_EPOCHS
 from genevae.history.history import History
 
-__all__ = ["BetaWindow", "beta_window", "kl_warmup_rule", "schedule_note"]
+__all__ = ["BetaWindow", "beta_window", "kl_warmup_rule", "schedule_note", "CONTROLLED_SCHEDULE"]
 
-ScheduleKind = Literal["unlogged", "constant", "warmup", "cyclical"]
+ScheduleKind = Literal["unlogged", "constant", "warmup", "cyclical", "controlled"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,10 @@ class BetaWindow:
         return int(self.judged.sum())
 
 
+#: ``HistoryMeta.kl_schedule`` of a run whose β was set by the KL controller.
+CONTROLLED_SCHEDULE = "controller"
+
+
 def beta_window(history: History) -> BetaWindow:
     """Classify the logged β schedule and mark the epochs at full β.
 
@@ -68,6 +72,8 @@ def beta_window(history: History) -> BetaWindow:
     if beta is None:
         return BetaWindow("unlogged", everything)
     beta_max = float(np.nanmax(beta))
+    if history.meta.kl_schedule == CONTROLLED_SCHEDULE:
+        return BetaWindow("controlled", everything, beta_max)
     beta = np.where(np.isnan(beta), beta_max, beta)
     tolerance = BETA_FULL_TOLERANCE * beta_max
     full = beta >= beta_max - tolerance
@@ -88,7 +94,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
     Series: ``kl_weight``. Returns [] when β is unlogged or constant.
     """
     window = beta_window(history)
-    if window.kind in ("unlogged", "constant"):
+    if window.kind in ("unlogged", "constant", "controlled"):
         return []
     beta = history.values("kl_weight")
     epochs = history.epochs
@@ -158,6 +164,9 @@ def schedule_note(window: BetaWindow) -> str:
         return "No kl_weight column: β is taken as constant and every epoch is judged."
     if window.kind == "constant":
         return f"β is constant ({window.beta_max:g}): every epoch is judged."
+    if window.kind == "controlled":
+        return ("β is set by the KL controller (--kl-target): it follows the KL by design, so "
+                "every epoch is judged and no warm-up is expected.")
     if window.kind == "cyclical":
         resets = ", ".join(str(e) for e in window.reset_epochs)
         return (
