@@ -107,3 +107,10 @@ def test_traversal_lists_top_genes_by_absolute_change():
         changes = [abs(c) for _, c in listed]
         assert len(listed) == 4 and changes == sorted(changes, reverse=True)
         assert {g for g, _ in listed} <= set(genes)
+
+
+def test_a_latent_with_label_information_that_does_not_pay_yet_only_warns():
+    finding = heldout_finding({"model_recon": 99.0, "model_kl": 5.0, "baseline_recon": 100.0,
+                               "n_cells": 50}, label_signal="cell_type probe 0.65 vs chance 0.25")
+    assert finding.severity is Severity.WARN
+    assert "under-trained" in finding.title and "--epochs" in finding.recommendation
