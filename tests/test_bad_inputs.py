@@ -248,7 +248,7 @@ def test_probe_label_with_one_class(trained, cells, tmp_path):
     write_h5ad(other, path)
     before = sorted(p.name for p in trained.iterdir())
     _assert_refused(["evaluate", trained, "--data", path, "--label", "const", "--embedding", "pca"],
-                    "'const'", "single class")
+                    "'const'", "1 class")
     assert sorted(p.name for p in trained.iterdir()) == before
 
 

@@ -20,6 +20,7 @@ import torch
 
 from genevae.data.batches import InMemoryBatches
 from genevae.data.io import read
+from genevae.data.preprocess import obs_labels
 from genevae.data.split import split_indices
 from genevae.diagnose.embedding import embed_2d
 from genevae.diagnose.engine import diagnose
@@ -70,23 +71,6 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
-def _obs_column(adata, key: str, path: str, role: str) -> np.ndarray:
-    if key not in adata.obs.columns:
-        raise GenevaeError(
-            f"{path}: {role} column {key!r} is not in .obs; the columns are: "
-            f"{', '.join(map(str, adata.obs.columns)) or '(none)'}."
-        )
-    values = adata.obs[key]
-    if values.isna().any():
-        raise GenevaeError(f"{path}: {role} column {key!r} has {int(values.isna().sum())} missing "
-                           "values; fill or drop those cells.")
-    values = values.astype(str).to_numpy()
-    if len(np.unique(values)) < 2:
-        raise GenevaeError(f"{path}: {role} column {key!r} has a single class "
-                           f"({values[0]!r}); a probe needs at least two.")
-    return values
-
-
 def _subsample(indices: np.ndarray, n_max: int, seed: int) -> np.ndarray:
     if len(indices) <= n_max:
         return indices
@@ -121,8 +105,8 @@ def evaluate_run(
                  transpose=config.data.transpose if data is None else False,
                  sample_sheet=config.data.sample_sheet if data is None else None)
     label = label or config.data.label_key
-    labels = _obs_column(adata, label, path, "--label") if label else None
-    batches = _obs_column(adata, batch, path, "--batch") if batch else None
+    labels = obs_labels(adata.obs, label, path, "labels") if label else None
+    batches = obs_labels(adata.obs, batch, path, "batches") if batch else None
     pre = fitted.preprocessor
     x_np, library_np = pre.transform_matrix(pre.select_genes(adata))
     x, library = torch.as_tensor(x_np), torch.as_tensor(library_np)

@@ -38,6 +38,7 @@ __all__ = [
     "fit_preprocessor",
     "prepare",
     "looks_like_counts",
+    "obs_labels",
     "TRANSFORMS",
     "DEFAULT_TARGET_SUM",
     "LOG_NORMALISED_MAX",
@@ -488,8 +489,13 @@ def _fit_categories(obs: pd.DataFrame, key: str, source: str) -> tuple[str, ...]
     return categories
 
 
-def _labels(obs: pd.DataFrame, key: str, source: str) -> np.ndarray:
-    column = _obs_column(obs, key, source, "labels")
+def obs_labels(obs: pd.DataFrame, key: str, source: str, role: str = "labels") -> np.ndarray:
+    """The classes of ``obs[key]`` as strings, for a split, a probe or batch mixing.
+
+    Missing values become the class ``"missing"`` (logged); fewer than two classes,
+    or a missing column, raise :class:`GenevaeError` naming the column.
+    """
+    column = _obs_column(obs, key, source, role)
     missing = column.isna().to_numpy()
     if missing.any():
         log.info(
@@ -503,9 +509,9 @@ def _labels(obs: pd.DataFrame, key: str, source: str) -> np.ndarray:
     n_classes = len(set(labels[~missing]))
     if n_classes < 2:
         raise GenevaeError(
-            f"{source}: label column {key!r} has {_count(n_classes, 'class', 'classes')}; labels "
-            "need at least 2 to stratify the split and probe the latent space. Choose another "
-            "--label-key or omit it."
+            f"{source}: {role} column {key!r} has {_count(n_classes, 'class', 'classes')}; "
+            f"{role} need at least 2 classes to stratify the split, probe the latent space or "
+            "score mixing. Choose another column or omit the option."
         )
     return labels.astype(str)
 
@@ -701,7 +707,7 @@ def prepare(
     cells remain for a split with ``config.val_fraction``.
     """
     source = config.path or "the AnnData object"
-    labels = _labels(adata.obs, config.label_key, source) if config.label_key else None
+    labels = obs_labels(adata.obs, config.label_key, source) if config.label_key else None
     preprocessor, keep, selected = _fit(
         adata,
         likelihood,
