@@ -21,7 +21,7 @@ import torch
 from genevae.data.batches import InMemoryBatches
 from genevae.data.io import read
 from genevae.data.preprocess import obs_labels
-from genevae.data.split import split_indices
+from genevae.data.split import split_indices, subsample_indices
 from genevae.diagnose.embedding import embed_2d
 from genevae.diagnose.engine import diagnose
 from genevae.diagnose.findings import Diagnosis
@@ -69,12 +69,6 @@ TRAVERSAL_TOP_GENES = 10
 
 def _print(line: str) -> None:
     print(line, flush=True)
-
-
-def _subsample(indices: np.ndarray, n_max: int, seed: int) -> np.ndarray:
-    if len(indices) <= n_max:
-        return indices
-    return np.sort(np.random.default_rng(seed).choice(indices, n_max, replace=False))
 
 
 def evaluate_run(
@@ -128,7 +122,7 @@ def evaluate_run(
                     if config.data.label_key and config.data.label_key in adata.obs else None)
     train_idx, val_idx = split_indices(n_cells, config.data.val_fraction, seed, split_labels)
     heldout = _heldout(fitted, x, library, conditions, train_idx, val_idx, seed)
-    iwae_cells = _subsample(val_idx, IWAE_MAX_CELLS, seed)
+    iwae_cells = subsample_indices(val_idx, IWAE_MAX_CELLS, seed)
     iwae = importance_weighted_bound(
         fitted.model, InMemoryBatches(x, library, conditions, iwae_cells, _IWAE_BATCH, False),
         n_importance, seed)
@@ -170,7 +164,7 @@ def _heldout(fitted: FittedModel, x, library, conditions, train_idx, val_idx, se
     model = fitted.model
     val = InMemoryBatches(x, library, conditions, val_idx, EVAL_BATCH_SIZE, False)
     split = evaluate(model, val)
-    fit_cells = _subsample(train_idx, BASELINE_MAX_CELLS, seed)
+    fit_cells = subsample_indices(train_idx, BASELINE_MAX_CELLS, seed)
     baseline = fit_no_latent_baseline(
         InMemoryBatches(x, library, conditions, fit_cells, 256, True, seed),
         model.n_categories, model.likelihood, model.fixed_variance, seed)

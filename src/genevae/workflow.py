@@ -28,7 +28,7 @@ from genevae.data.batches import InMemoryBatches
 from genevae.data.io import read, write_h5ad
 from genevae.data.preprocess import PreparedData, Preprocessor, looks_like_counts, prepare
 from genevae.data.simulate import simulate_bulk, simulate_sc
-from genevae.data.split import split_indices
+from genevae.data.split import split_indices, subsample_indices
 from genevae.diagnose.engine import diagnose
 from genevae.diagnose.findings import Diagnosis
 from genevae.diagnose.live import LiveMonitor
@@ -115,18 +115,19 @@ def build_model(prepared: PreparedData, preprocessor: Preprocessor, config: RunC
     )
 
 
-def _check_batch_size(config: RunConfig, prepared: PreparedData) -> np.ndarray:
-    """The training indices, once the batch size is known to fit them."""
-    train_idx, _ = split_indices(
+def _split(config: RunConfig, prepared: PreparedData) -> tuple[np.ndarray, np.ndarray]:
+    """The run's training and validation indices (seeded, stratified by the label)."""
+    return split_indices(
         prepared.n_cells, config.data.val_fraction, config.train.seed, prepared.labels
     )
-    n_train = len(train_idx)
+
+
+def _check_batch_size(config: RunConfig, n_train: int) -> None:
     if config.train.batch_size > n_train:
         raise GenevaeError(
             f"--batch-size {config.train.batch_size} is larger than the {n_train} training "
             f"cells; use --batch-size {max(1, n_train // 4)} or smaller."
         )
-    return train_idx
 
 
 def _check_hyperparameters(config: RunConfig, n_epochs: int) -> None:
@@ -190,11 +191,9 @@ def fit_prepared(
 
     ``resume_from`` is a checkpoint to continue from.
     """
-    train_idx, val_idx = split_indices(
-        prepared.n_cells, config.data.val_fraction, config.train.seed, prepared.labels
-    )
+    train_idx, val_idx = _split(config, prepared)
     n_epochs = config.train.epochs or default_n_epochs(len(train_idx))
-    _check_batch_size(config, prepared)
+    _check_batch_size(config, len(train_idx))
     _check_hyperparameters(config, n_epochs)
     torch.manual_seed(config.train.seed)
     model = build_model(prepared, preprocessor, config)
@@ -202,7 +201,7 @@ def fit_prepared(
     train_batches = InMemoryBatches(*tensors, train_idx, config.train.batch_size, True, config.train.seed)
     val_batches = InMemoryBatches(*tensors, val_idx, EVAL_BATCH_SIZE, False)
     train_eval_batches = InMemoryBatches(
-        *tensors, _eval_subsample(train_idx, config.train.n_eval_train_cells, config.train.seed),
+        *tensors, subsample_indices(train_idx, config.train.n_eval_train_cells, config.train.seed),
         EVAL_BATCH_SIZE, False,
     )
     meta = HistoryMeta(
@@ -222,13 +221,6 @@ def fit_prepared(
         trainer.restore(resume_from)
     result = trainer.fit(train_batches, val_batches, train_eval_batches)
     return FittedModel(model, preprocessor, resolved), result
-
-
-def _eval_subsample(train_idx: np.ndarray, n_cells: int, seed: int) -> np.ndarray:
-    if n_cells == 0 or n_cells >= len(train_idx):
-        return train_idx
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(train_idx, size=n_cells, replace=False))
 
 
 def prepare_run_folder(out: Path, overwrite: bool) -> RunFolder:
@@ -321,7 +313,7 @@ def train_run(
         return auto_fix_run(config, out, True, max_attempts, echo,
                             lambda cfg, folder, ow, say: train_run(cfg, folder, ow, say, True))
     config, preprocessor, prepared = read_and_prepare(config)  # validated before any write
-    _check_batch_size(config, prepared)
+    _check_batch_size(config, len(_split(config, prepared)[0]))  # before anything is written
     run = prepare_run_folder(Path(out), overwrite)
     atomic_write_text(run.config, config_to_toml(config))
     run.log.write_text("", encoding="utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-__all__ = ["split_indices"]
+__all__ = ["split_indices", "subsample_indices"]
 
 
 def split_indices(
@@ -26,3 +26,10 @@ def split_indices(
         indices, test_size=val_fraction, random_state=seed, stratify=stratify
     )
     return np.sort(train), np.sort(val)
+
+
+def subsample_indices(indices: np.ndarray, n_max: int, seed: int) -> np.ndarray:
+    """A seeded, sorted subsample of at most ``n_max`` of ``indices`` (all when 0 or enough)."""
+    if n_max == 0 or n_max >= len(indices):
+        return indices
+    return np.sort(np.random.default_rng(seed).choice(indices, size=n_max, replace=False))
