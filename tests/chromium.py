@@ -1,6 +1,6 @@
 """Drive headless Chromium over the DevTools protocol on a pipe, with the standard library.
 
-Used by the report test: load a page, record every network request, evaluate a
+Used by the report tests: load a page, record every network request, evaluate a
 script in it and take a screenshot. ``--remote-debugging-pipe`` makes Chromium read
 commands from fd 3 and write replies to fd 4, each a JSON message ended by NUL.
 """
@@ -22,8 +22,45 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--remote-debugging-pipe", "--window-size=1280,1600"]
 
 
+#: Evaluated in a loaded report page: its images' sizes, the verdict box, its scripts.
+PAGE_FACTS = """JSON.stringify({
+    images: Array.from(document.images).map(i => ({natural: i.naturalWidth,
+        width: i.getBoundingClientRect().width, height: i.getBoundingClientRect().height})),
+    verdict: (() => { const v = document.getElementById('verdict'); const r = v.getBoundingClientRect();
+        return {text: v.innerText, width: r.width, height: r.height,
+                visible: getComputedStyle(v).visibility === 'visible'}; })(),
+    scripts: document.scripts.length,
+})"""
+
+
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def require_chromium() -> None:
+    """Skip without Chromium on a developer machine; fail on CI, where make test installs it."""
+    import pytest
+
+    if chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing on CI: make test installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (make test installs it)")
+
+
+def check_rendered_page(path: Path, n_images: int, verdict: str, screenshot: Path) -> None:
+    """Render ``path``: every image loaded with a size, the verdict visible and saying
+    ``verdict``, no script, and no request but ``file://`` and ``data:``."""
+    value, requests = inspect_page(path, PAGE_FACTS, screenshot)
+    page = json.loads(value)
+    assert len(page["images"]) == n_images
+    for image in page["images"]:
+        assert image["natural"] > 0 and image["width"] > 0 and image["height"] > 0
+    assert page["verdict"]["visible"] and page["verdict"]["width"] > 0 and page["verdict"]["height"] > 0
+    assert verdict in page["verdict"]["text"]
+    assert page["scripts"] == 0
+    outside = [url for url in requests if not url.startswith(("file://", "data:"))]
+    assert outside == [], outside
+    assert screenshot.stat().st_size > 0
 
 
 class Browser:

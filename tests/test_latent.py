@@ -24,6 +24,7 @@ from genevae.diagnose.latent import (
     check_posterior,
     compute_latent_metrics,
     encode_labels,
+    informative_directions,
     kl_per_dim,
     kl_per_dim_summary,
     mi_ceiling,
@@ -101,6 +102,36 @@ def test_kl_per_dim_summary_matches_numpy():
     assert_allclose(summary.quantiles, np.quantile(kl, [0.1, 0.5, 0.9], axis=0))
     assert summary.quantiles.shape == (3, 6)
     assert summary.rate == pytest.approx(kl.sum(axis=1).mean())
+
+
+# -- informative directions -----------------------------------------------------------
+
+
+def test_informative_directions_of_linear_gaussian_generator():
+    """Exact PPCA posterior: direction j has signal-to-noise STRENGTHS[j] (3 and 1.5 exceed 1)."""
+    qz_mean, qz_logvar = ppca_posterior(3000, seed=2)
+    assert informative_directions(qz_mean, qz_logvar) == 2
+    assert informative_directions(qz_mean, qz_logvar, snr=0.3) == 4
+
+
+def test_informative_directions_see_through_a_rotation():
+    """5 factors spread over 64 axes: about 64 active units, 5 informative directions."""
+    rng = np.random.default_rng(0)
+    spread, _ = np.linalg.qr(rng.standard_normal((64, 64)))  # (64, 64) orthogonal
+    signal = np.zeros((4000, 64))
+    signal[:, :5] = rng.standard_normal((4000, 5))
+    qz_mean = signal @ spread
+    qz_logvar = np.full_like(qz_mean, math.log(0.05))  # isotropic: the rotation leaves it alone
+    assert active_units(qz_mean) >= 60  # an axis gets 5/64 of the variance on average
+    assert informative_directions(qz_mean, qz_logvar) == 5
+    assert informative_directions(signal, qz_logvar) == 5
+
+
+def test_pure_noise_has_no_informative_direction():
+    rng = np.random.default_rng(1)
+    qz_mean = 0.05 * rng.standard_normal((2000, 16))  # means jitter, posteriors stay at the prior
+    assert informative_directions(qz_mean, np.zeros_like(qz_mean)) == 0
+    assert informative_directions(qz_mean[:1], np.zeros((1, 16))) == 0
 
 
 # -- active units -----------------------------------------------------------------------

@@ -6,10 +6,15 @@ final validation rate (KL) and distortion (reconstruction) in nats per cell, KL 
 latent dimension, active units, the held-out negative ELBO, and the probe of
 ``--label`` when given.
 
-The recommendation is the β with the lowest held-out negative ELBO (reconstruction
-plus KL on the run's validation cells, a β-free measure of fit); among the βs within
-:data:`ELBO_TOLERANCE` of that minimum, the largest, which compresses most for the same
-fit.
+The recommendation prefers the βs at which the latent is axis-aligned: its active units
+(axes whose posterior mean varies) are no more than its informative directions
+(:func:`genevae.diagnose.latent.informative_directions`, rotation-invariant) plus
+:func:`alignment_slack`. Below that β the encoder spreads the same directions over
+more axes, so per-dimension KL, traversals and the active-unit count overstate the
+latent's dimension. Among the aligned βs (all βs when none is aligned, with a note),
+it takes the lowest held-out negative ELBO (reconstruction plus KL on the run's
+validation cells, a β-free measure of fit) and, among the βs within
+:data:`ELBO_TOLERANCE` of that, the largest, which compresses most for the same fit.
 """
 
 from __future__ import annotations
@@ -33,11 +38,15 @@ from genevae.plot.curves import save_figure
 from genevae.plot.sweep import plot_sweep_probes, plot_sweep_rate_distortion, plot_sweep_units
 from genevae.report.sweep import write_sweep_report
 
-__all__ = ["run_sweep", "recommend_beta", "ELBO_TOLERANCE", "parse_betas"]
+__all__ = ["run_sweep", "recommend_beta", "ELBO_TOLERANCE", "ALIGNMENT_SLACK_SHARE",
+           "alignment_slack", "is_axis_aligned", "parse_betas"]
 
 Echo = Callable[[str], None]
 #: βs whose held-out negative ELBO is within this share of the best count as equally good.
 ELBO_TOLERANCE = 0.005  # genevae choice: 0.5%, the spread of repeated seeds on the tests' data
+#: Active units may exceed the informative directions by this share (at least 1) and
+#: still count as axis-aligned: axes just above the active-unit variance threshold.
+ALIGNMENT_SLACK_SHARE = 0.1  # genevae choice: 20 directions allow 22 active units
 
 
 def _print(line: str) -> None:
@@ -90,6 +99,7 @@ def _summary(beta: float, run: Path) -> dict[str, Any]:
         "distortion": float(last["val_recon_sum"]),
         "kl_per_dim": float(last["val_kl_sum"]) / int(latent["n_latent"]),
         "n_active": int(latent["n_active"]),
+        "n_directions": latent.get("n_directions"),
         "n_latent": int(latent["n_latent"]),
         "heldout_neg_elbo": float(heldout["model_recon"] + heldout["model_kl"]),
     }
@@ -104,29 +114,68 @@ def _summary(beta: float, run: Path) -> dict[str, Any]:
     return row
 
 
-def recommend_beta(rows: Sequence[dict[str, Any]]) -> tuple[float, str]:
-    """The recommended β and the reasoning, from :func:`_summary` rows (see module doc)."""
-    best = min(r["heldout_neg_elbo"] for r in rows)
+def alignment_slack(n_directions: int) -> int:
+    """Extra active units tolerated over ``n_directions`` (:data:`ALIGNMENT_SLACK_SHARE`)."""
+    return max(1, math.ceil(ALIGNMENT_SLACK_SHARE * n_directions))
+
+
+def is_axis_aligned(n_active: int, n_directions: int | None) -> bool:
+    """Whether each active unit is its own informative direction, up to :func:`alignment_slack`."""
+    return bool(n_directions) and n_active <= n_directions + alignment_slack(n_directions)
+
+
+def _best_fit(rows: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(lowest held-out −ELBO row, largest β within :data:`ELBO_TOLERANCE` of it)."""
+    lowest = min(rows, key=lambda r: r["heldout_neg_elbo"])
+    best = lowest["heldout_neg_elbo"]
     scale = abs(best) if best else 1.0
     near = [r for r in rows if r["heldout_neg_elbo"] - best <= ELBO_TOLERANCE * scale]
-    chosen = max(near, key=lambda r: r["beta"])
-    lowest = min(rows, key=lambda r: r["heldout_neg_elbo"])
-    reasons = [
-        f"β = {chosen['beta']:g}: held-out negative ELBO {chosen['heldout_neg_elbo']:.4g} nats per "
-        f"cell, within {ELBO_TOLERANCE:.1%} of the best ({lowest['heldout_neg_elbo']:.4g} at "
-        f"β = {lowest['beta']:g}); the largest β that fits this well, so the most compressed.",
-        f"At β = {chosen['beta']:g}: {chosen['n_active']} of {chosen['n_latent']} latent "
-        f"dimensions active, KL {chosen['kl_per_dim']:.3g} nats per dimension, verdict "
-        f"{chosen['verdict']}.",
-    ]
-    worse = [r for r in rows if r not in near]
-    if worse:
-        reasons.append("Fit worse by more than the tolerance at β = "
-                       + ", ".join(f"{r['beta']:g}" for r in worse) + ".")
+    return lowest, max(near, key=lambda r: r["beta"])
+
+
+def _units(row: dict[str, Any]) -> str:
+    directions = row.get("n_directions")
+    text = f"{row['n_active']} of {row['n_latent']} active units"
+    return text if directions is None else f"{text} over {directions} informative directions"
+
+
+def recommend_beta(rows: Sequence[dict[str, Any]]) -> tuple[float, str]:
+    """The recommended β and the reasoning, from :func:`_summary` rows (see module doc)."""
+    aligned = [r for r in rows if is_axis_aligned(r["n_active"], r.get("n_directions"))]
+    pool = aligned or list(rows)
+    lowest, chosen = _best_fit(pool)
+    overall, _ = _best_fit(rows)
+    beta = f"β = {chosen['beta']:g}"
+    if aligned:
+        reasons = [f"{beta}: the latent is axis-aligned ({_units(chosen)}), so each active unit "
+                   "is a separate factor."]
+        spread = [r for r in rows if r not in aligned]
+        if spread:
+            reasons.append("Not aligned at β = " + ", ".join(
+                f"{r['beta']:g} ({_units(r)})" for r in spread)
+                + ": there the encoder spreads its directions over more axes.")
+    else:
+        top = max(rows, key=lambda r: r["beta"])
+        reasons = [f"{beta}, chosen by fit alone: at no β is the latent axis-aligned (active units "
+                   f"outnumber informative directions; at β = {top['beta']:g}: {_units(top)}). "
+                   f"Extend the grid upward (--beta ...,{2 * top['beta']:g}) or train longer "
+                   "(--epochs)."]
+    reasons.append(
+        f"Held-out negative ELBO at {beta}: {chosen['heldout_neg_elbo']:.4g} nats per cell, within "
+        f"{ELBO_TOLERANCE:.1%} of the best {'aligned ' if aligned else ''}fit "
+        f"({lowest['heldout_neg_elbo']:.4g} "
+        f"at β = {lowest['beta']:g}); the largest β that fits this well, so the most compressed.")
+    if overall is not lowest:
+        cost = (chosen["heldout_neg_elbo"] - overall["heldout_neg_elbo"]) / abs(overall["heldout_neg_elbo"])
+        reasons.append(f"The best fit of all is at β = {overall['beta']:g} "
+                       f"({overall['heldout_neg_elbo']:.4g}, {_units(overall)}); the aligned latent "
+                       f"costs {cost:.1%} of held-out fit.")
+    reasons.append(f"At {beta}: KL {chosen['kl_per_dim']:.3g} nats per dimension, verdict "
+                   f"{chosen['verdict']}.")
     if "probe_balanced_accuracy" in chosen:
         top = max(rows, key=lambda r: r["probe_balanced_accuracy"])
         reasons.append(
-            f"Label probe at β = {chosen['beta']:g}: balanced accuracy "
+            f"Label probe at {beta}: balanced accuracy "
             f"{chosen['probe_balanced_accuracy']:.3f} (best {top['probe_balanced_accuracy']:.3f} "
             f"at β = {top['beta']:g}; majority rate {chosen['majority_rate']:.3f}).")
     return chosen["beta"], " ".join(reasons)

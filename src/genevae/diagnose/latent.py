@@ -9,6 +9,9 @@ house"). KL and mutual information are in nats per cell.
 Which measurement answers which question:
 
 - is each latent dimension used? :func:`kl_per_dim`, :func:`active_units`;
+- how many directions does the latent really use? :func:`informative_directions`
+  (rotation-invariant: a latent that spreads 20 factors over 64 axes has 64 active
+  units but 20 informative directions);
 - how much does the latent say about the cell? :func:`mutual_information`;
 - does the aggregate posterior fill the prior? :func:`prior_mismatch`;
 - does the latent separate labels and mix batches? :func:`silhouette_labels`,
@@ -52,6 +55,8 @@ __all__ = [
     "kl_per_dim_summary",
     "posterior_mean_variance",
     "active_units",
+    "INFORMATIVE_DIRECTION_SNR",
+    "informative_directions",
     "MutualInformation",
     "mi_ceiling",
     "mutual_information",
@@ -249,6 +254,37 @@ def posterior_mean_variance(qz_mean: ArrayLike) -> np.ndarray:
 def active_units(qz_mean: ArrayLike, threshold: float = ACTIVE_UNIT_VARIANCE) -> int:
     """Number of dimensions with A_j = Var_x(E_q[z_j|x]) > ``threshold`` (Burda et al. 2015)."""
     return int((posterior_mean_variance(qz_mean) > threshold).sum())
+
+
+#: A principal direction of the posterior means is informative when the spread of the
+#: means along it exceeds the posterior's own spread along it (signal-to-noise > 1),
+#: i.e. it tells cells apart by more than ½ ln 2 ≈ 0.35 nats (Gaussian channel).
+INFORMATIVE_DIRECTION_SNR = 1.0  # genevae choice; on simulate bulk (20 factors) every β ≥ 2 gives 20
+
+
+def informative_directions(
+    qz_mean: ArrayLike, qz_logvar: ArrayLike, snr: float = INFORMATIVE_DIRECTION_SNR
+) -> int:
+    """Number of directions of the latent space that carry information about the cell.
+
+    Active units (:func:`active_units`) count axes, so they depend on the rotation the
+    encoder happens to learn: 20 true factors spread over 64 axes give 64 active units.
+    This count does not. With Σ = Cov_x(μ(x)) = U Λ Uᵀ, direction u_k is informative
+    when its between-cell variance λ_k exceeds the mean posterior variance along it,
+    E_x[Σ_j U_jk² σ_j²(x)], by the factor ``snr``. An axis-aligned latent has as many
+    informative directions as active units.
+
+    Returns
+    -------
+    int
+        Between 0 and n_latent.
+    """
+    mean, logvar = check_posterior(qz_mean, qz_logvar)
+    if len(mean) < 2:
+        return 0
+    between, directions = np.linalg.eigh(np.cov(mean, rowvar=False).reshape(mean.shape[1], -1))
+    within = np.exp(logvar).mean(axis=0) @ directions**2  # (n_latent,) posterior variance along u_k
+    return int((between > snr * within).sum())
 
 
 # -- mutual information and the prior ----------------------------------------------------
@@ -456,6 +492,9 @@ class LatentMetrics:
         Size of the snapshot.
     n_active
         Dimensions with posterior-mean variance above :data:`ACTIVE_UNIT_VARIANCE`.
+    n_directions
+        :func:`informative_directions`: the rotation-invariant count; ``None`` in
+        metrics written before it existed.
     posterior_mean_variance
         (n_latent,) Var_x E_q[z_j|x] (:func:`posterior_mean_variance`).
     kl_per_dim_mean
@@ -498,6 +537,7 @@ class LatentMetrics:
     batch_mixing: float | None = None
     label_name: str | None = None
     probe_warning: str | None = None
+    n_directions: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable values; :meth:`from_dict` reads them back."""
@@ -586,4 +626,5 @@ def compute_latent_metrics(
         batch_mixing=mixing,
         label_name=None if labels is None else label_name,
         probe_warning=warning,
+        n_directions=informative_directions(mean, logvar),
     )

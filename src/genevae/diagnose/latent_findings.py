@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.latent import ACTIVE_UNIT_VARIANCE, LatentMetrics
+from genevae.diagnose.latent import ACTIVE_UNIT_VARIANCE, INFORMATIVE_DIRECTION_SNR, LatentMetrics
 from genevae.diagnose.probes import ProbeResult
 from genevae.diagnose.rules.common import FIX_COLLAPSE, fmt, num
 from genevae.diagnose.thresholds import ACTIVE_DIM_KL, PARTIAL_COLLAPSE_DEAD_SHARE
@@ -82,6 +82,14 @@ def _active_units(metrics: LatentMetrics) -> Finding:
         "max_posterior_mean_variance": num(max(metrics.posterior_mean_variance)),
         "n_cells": metrics.n_cells,
     }
+    rotated = ""
+    if metrics.n_directions is not None:
+        evidence["n_directions"] = metrics.n_directions
+        evidence["directions_when"] = (f"principal directions of the posterior means with "
+                                       f"signal-to-noise > {INFORMATIVE_DIRECTION_SNR:g}")
+        if n_active > 1.5 * metrics.n_directions:
+            rotated = (f"; they span only {metrics.n_directions} informative directions (the "
+                       "encoder spreads each factor over several axes)")
     if n_active == 0:
         return Finding(
             "active_units", Severity.FAIL,
@@ -101,14 +109,14 @@ def _active_units(metrics: LatentMetrics) -> Finding:
     if n_dead / n_latent >= PARTIAL_COLLAPSE_DEAD_SHARE:
         return Finding(
             "active_units", Severity.WARN,
-            f"{n_active} of {n_latent} latent dimensions active: partial collapse",
+            f"{n_active} of {n_latent} latent dimensions active: partial collapse{rotated}",
             evidence,
             f"If the data has about {n_active} independent factors this is expected: a smaller "
             f"latent space (--n-latent {n_active}) loses nothing. Otherwise give each dimension "
             "free bits (--free-bits 0.1) or lower β (--beta 0.1).",
         )
     return Finding(
-        "active_units", Severity.OK, f"{n_active} of {n_latent} latent dimensions active",
+        "active_units", Severity.OK, f"{n_active} of {n_latent} latent dimensions active{rotated}",
         evidence,
     )
 

@@ -13,7 +13,7 @@ __all__ = ["write_sweep_report"]
 
 _COLUMNS = (("beta", "β"), ("verdict", "verdict"), ("rate", "rate (KL, nats/cell)"),
             ("distortion", "distortion (nats/cell)"), ("kl_per_dim", "KL per dim"),
-            ("n_active", "active units"), ("heldout_neg_elbo", "held-out −ELBO"),
+            ("n_active", "active units"), ("n_directions", "informative directions"), ("heldout_neg_elbo", "held-out −ELBO"),
             ("probe_balanced_accuracy", "probe (balanced)"), ("pca_balanced_accuracy", "PCA probe"))
 
 
@@ -25,10 +25,10 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     except (OSError, ValueError) as error:
         raise GenevaeError(f"{root}: no readable sweep.json ({error}); run genevae sweep.") from None
     rows = sweep["runs"]
-    columns = [(key, name) for key, name in _COLUMNS if any(key in r for r in rows)]
+    columns = [(key, name) for key, name in _COLUMNS if any(r.get(key) is not None for r in rows)]
     header = "".join(f"<th>{_text(name)}</th>" for _, name in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_number(r.get(key, ''))}</td>" for key, _ in columns) + "</tr>"
+        "<tr>" + "".join(f"<td>{_number(r.get(key) if r.get(key) is not None else '')}</td>" for key, _ in columns) + "</tr>"
         for r in rows
     )
     figures = sorted((root / "figures").glob("*.png")) if (root / "figures").is_dir() else []
