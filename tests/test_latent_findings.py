@@ -74,6 +74,14 @@ def test_active_units_table(n_active, n_latent, severity):
     assert (found.recommendation != "") == (severity is not Severity.OK)
 
 
+@pytest.mark.parametrize(("beta", "lower"), [(0.5, "--beta 0.05"), (1.0, "--beta 0.1"), (None, "--beta 0.1")])
+def test_collapse_fix_lowers_the_runs_own_beta(beta, lower):
+    found = by_code(latent_findings(metrics(
+        n_active=0, n_latent=10, posterior_mean_variance=(0.0,) * 10, kl_per_dim_mean=(0.0,) * 10,
+    ), beta=beta))["active_units"]
+    assert f"Lower β ({lower})" in found.recommendation
+
+
 @pytest.mark.parametrize(
     ("sample_balanced", "severity"),
     [

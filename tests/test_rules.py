@@ -250,6 +250,14 @@ def test_collapse_fix_puts_loss_reduction_first_when_it_inflates_beta():
     assert only(collapse_rule(h)).recommendation.startswith("Use the true per-cell ELBO")
 
 
+@pytest.mark.parametrize(("beta", "lower"), [([0.5] * 6, "--beta 0.05"), ([2.0] * 6, "--beta 0.2"),
+                                             (None, "--beta 0.1")])
+def test_collapse_fix_lowers_the_runs_own_beta(beta, lower):
+    columns = {"train_kl": [0.0] * 6} | ({} if beta is None else {"kl_weight": beta})
+    recommendation = only(collapse_rule(history(HistoryMeta(loss_reduction="sum"), **columns))).recommendation
+    assert f"Lower β ({lower})" in recommendation
+
+
 @pytest.mark.parametrize(
     ("last_dims", "severity", "n_active"),
     [

@@ -28,6 +28,7 @@ from genevae.diagnose.findings import Diagnosis
 from genevae.diagnose.latent import ACTIVE_UNIT_VARIANCE, compute_latent_metrics
 from genevae.diagnose.latent_findings import latent_findings
 from genevae.diagnose.render import render_json, render_text
+from genevae.diagnose.units import max_beta
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write_text
 from genevae.history.history import History
@@ -193,7 +194,8 @@ def write_diagnosis(run: RunFolder, echo: Echo | None = _print) -> Diagnosis:
         raise GenevaeError(f"{run.root}: no history.csv; is this a genevae run folder?")
     history = History.read_csv(run.history)
     metrics = _read_metrics(run)
-    extra = latent_findings(metrics["latent"], metrics.get("heldout")) if metrics else []
+    extra = (latent_findings(metrics["latent"], metrics.get("heldout"), max_beta(history))
+             if metrics else [])
     diagnosis = diagnose(history, extra)
     text = render_text(diagnosis)
     atomic_write_text(run.diagnosis, text + "\n")

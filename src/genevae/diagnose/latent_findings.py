@@ -28,7 +28,7 @@ from typing import Any
 from genevae.diagnose.findings import Finding, Severity
 from genevae.diagnose.latent import ACTIVE_UNIT_VARIANCE, INFORMATIVE_DIRECTION_SNR, LatentMetrics
 from genevae.diagnose.probes import ProbeResult
-from genevae.diagnose.rules.common import FIX_COLLAPSE, fmt, num
+from genevae.diagnose.rules.common import fix_collapse, fmt, lower_beta, num
 from genevae.diagnose.thresholds import ACTIVE_DIM_KL, PARTIAL_COLLAPSE_DEAD_SHARE
 
 __all__ = [
@@ -64,13 +64,14 @@ PROBE_PCA_MARGIN = 0.02  # genevae choice: about one fold-to-fold sd on 700 cell
 #: own: the estimate is saturated and only bounds I(x; z) from below.
 MI_CEILING_MARGIN = math.log(2)  # genevae choice, from the estimator's form (He et al. 2019)
 
-_FIX_BELOW_PCA = (
-    "Lower β (--beta 0.1) or train longer, and check the KL findings: a latent that keeps "
-    "less label information than PCA of the same size is under-used."
-)
 
 
-def _active_units(metrics: LatentMetrics) -> Finding:
+def _fix_below_pca(beta: float | None) -> str:
+    return (f"Lower β ({lower_beta(beta)}) or train longer, and check the KL findings: a latent "
+            "that keeps less label information than PCA of the same size is under-used.")
+
+
+def _active_units(metrics: LatentMetrics, beta: float | None) -> Finding:
     n_active, n_latent = metrics.n_active, metrics.n_latent
     n_active_kl = sum(kl > ACTIVE_DIM_KL for kl in metrics.kl_per_dim_mean)
     evidence: dict[str, float | int | str] = {
@@ -95,7 +96,7 @@ def _active_units(metrics: LatentMetrics) -> Finding:
             "active_units", Severity.FAIL,
             f"0 of {n_latent} latent dimensions active: the posterior means do not vary "
             f"between cells (variance ≤ {ACTIVE_UNIT_VARIANCE:g}), posterior collapse",
-            evidence, FIX_COLLAPSE,
+            evidence, fix_collapse(beta),
         )
     if n_active / n_latent < NEAR_COLLAPSE_ACTIVE_SHARE:
         return Finding(
@@ -103,7 +104,7 @@ def _active_units(metrics: LatentMetrics) -> Finding:
             f"Posterior collapse: only {n_active} of {n_latent} latent dimensions active "
             f"(posterior-mean variance > {ACTIVE_UNIT_VARIANCE:g}); the average KL per dimension "
             "can look healthy while the rest of the latent space is dead",
-            evidence, FIX_COLLAPSE,
+            evidence, fix_collapse(beta),
         )
     n_dead = n_latent - n_active
     if n_dead / n_latent >= PARTIAL_COLLAPSE_DEAD_SHARE:
@@ -113,7 +114,7 @@ def _active_units(metrics: LatentMetrics) -> Finding:
             evidence,
             f"If the data has about {n_active} independent factors this is expected: a smaller "
             f"latent space (--n-latent {n_active}) loses nothing. Otherwise give each dimension "
-            "free bits (--free-bits 0.1) or lower β (--beta 0.1).",
+            f"free bits (--free-bits 0.1) or lower β ({lower_beta(beta)}).",
         )
     return Finding(
         "active_units", Severity.OK, f"{n_active} of {n_latent} latent dimensions active{rotated}",
@@ -133,7 +134,9 @@ def _probe_evidence(prefix: str, result: ProbeResult) -> dict[str, float | int |
     }
 
 
-def _probe_at_majority(metrics: LatentMetrics, probes: dict[str, ProbeResult]) -> Finding:
+def _probe_at_majority(
+    metrics: LatentMetrics, probes: dict[str, ProbeResult], beta: float | None
+) -> Finding:
     """Judge the sampled-z probe (what the decoder receives), else the means'."""
     which = "sample" if "sample" in probes else "mean"
     judged = probes[which]
@@ -168,7 +171,7 @@ def _probe_at_majority(metrics: LatentMetrics, probes: dict[str, ProbeResult]) -
             evidence,
         )
     title = f"Probe on {on}: {scores} — the latent carries no {label} information"
-    recommendation = FIX_COLLAPSE
+    recommendation = fix_collapse(beta)
     means = probes.get("mean")
     if which == "sample" and means is not None and (
         means.best_balanced_accuracy > means.chance_rate + PROBE_CHANCE_TOLERANCE
@@ -176,12 +179,12 @@ def _probe_at_majority(metrics: LatentMetrics, probes: dict[str, ProbeResult]) -
         recommendation = (
             f"The posterior means still separate {label} (balanced accuracy "
             f"{fmt(means.best_balanced_accuracy)}), but that structure is far smaller than the "
-            f"posterior noise σ: the decoder never sees it. {FIX_COLLAPSE}"
+            f"posterior noise σ: the decoder never sees it. {fix_collapse(beta)}"
         )
     return Finding("probe_at_majority", Severity.FAIL, title, evidence, recommendation)
 
 
-def _probe_below_pca(means: ProbeResult, pca: ProbeResult) -> Finding:
+def _probe_below_pca(means: ProbeResult, pca: ProbeResult, beta: float | None) -> Finding:
     latent, baseline = means.best_balanced_accuracy, pca.best_balanced_accuracy
     evidence: dict[str, float | int | str] = {
         "label": means.label_name,
@@ -197,7 +200,7 @@ def _probe_below_pca(means: ProbeResult, pca: ProbeResult) -> Finding:
         return Finding(
             "probe_below_pca", Severity.WARN,
             f"Latent probes {means.label_name} worse than PCA: balanced accuracy {versus}",
-            evidence, _FIX_BELOW_PCA,
+            evidence, _fix_below_pca(beta),
         )
     return Finding(
         "probe_below_pca", Severity.OK,
@@ -310,7 +313,9 @@ def _label_signal(metrics: LatentMetrics) -> str | None:
 
 
 def latent_findings(
-    metrics: LatentMetrics | Mapping[str, Any], heldout: Mapping[str, Any] | None = None
+    metrics: LatentMetrics | Mapping[str, Any],
+    heldout: Mapping[str, Any] | None = None,
+    beta: float | None = None,
 ) -> list[Finding]:
     """Findings from one snapshot's latent measurements.
 
@@ -322,6 +327,8 @@ def latent_findings(
     heldout
         Held-out reconstruction of the model and of the no-latent baseline
         (:func:`heldout_finding`), or None.
+    beta
+        The run's β, from which the fixes compute a lower one; None when unknown.
 
     Returns
     -------
@@ -332,11 +339,11 @@ def latent_findings(
     """
     if not isinstance(metrics, LatentMetrics):
         metrics = LatentMetrics.from_dict(metrics)
-    findings = [_active_units(metrics)]
+    findings = [_active_units(metrics, beta)]
     if heldout is not None:
         findings.append(heldout_finding(heldout, _label_signal(metrics)))
     if metrics.probes:
-        findings.append(_probe_at_majority(metrics, metrics.probes))
+        findings.append(_probe_at_majority(metrics, metrics.probes, beta))
         if metrics.probe_warning is not None:
             findings.append(Finding(
                 "probe_label_is_condition", Severity.WARN,
@@ -344,7 +351,7 @@ def latent_findings(
                 {"label": str(metrics.label_name)}, metrics.probe_warning,
             ))
         elif metrics.pca_baseline is not None and "mean" in metrics.probes:
-            findings.append(_probe_below_pca(metrics.probes["mean"], metrics.pca_baseline))
+            findings.append(_probe_below_pca(metrics.probes["mean"], metrics.pca_baseline, beta))
     findings.append(_mi_at_ceiling(metrics))
     findings.append(_prior_mismatch(metrics))
     if metrics.silhouette is not None:

@@ -16,7 +16,14 @@ from __future__ import annotations
 import numpy as np
 
 from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import FIX_COLLAPSE, FIX_LOSS_REDUCTION, fmt, num, trailing_run
+from genevae.diagnose.rules.common import (
+    FIX_LOSS_REDUCTION,
+    fix_collapse,
+    fmt,
+    lower_beta,
+    num,
+    trailing_run,
+)
 from genevae.diagnose.rules.kl import fmt_kl, kl_series
 from genevae.diagnose.rules.schedule import beta_window
 from genevae.diagnose.thresholds import (
@@ -37,8 +44,8 @@ def collapse_fix(history: History) -> str:
     """The fix for collapse; the loss-reduction fix first when it inflates β."""
     multiplier, beta = reduction_multiplier(history.meta), max_beta(history)
     if multiplier is not None and beta is not None and beta * multiplier > EFFECTIVE_BETA_WARN:
-        return f"{FIX_LOSS_REDUCTION} {FIX_COLLAPSE}"
-    return FIX_COLLAPSE
+        return f"{FIX_LOSS_REDUCTION} {fix_collapse(beta)}"
+    return fix_collapse(beta)
 
 
 def _collapse_mask(history: History) -> np.ndarray:
@@ -154,6 +161,6 @@ def partial_collapse_rule(history: History) -> list[Finding]:
         evidence,
         f"If the data has about {n_active} independent factors this is expected: a smaller "
         f"latent space (--n-latent {n_active}) loses nothing. Otherwise give each dimension "
-        "free bits (--free-bits 0.1) or lower β (--beta 0.1).",
+        f"free bits (--free-bits 0.1) or lower β ({lower_beta(max_beta(history))}).",
         epoch,
     )]

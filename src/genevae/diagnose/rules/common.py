@@ -19,6 +19,8 @@ __all__ = [
     "num",
     "trailing_run",
     "FIX_COLLAPSE",
+    "lower_beta",
+    "fix_collapse",
     "FIX_LOSS_REDUCTION",
     "FIX_LEARNING_RATE",
     "fix_train_longer",
@@ -27,10 +29,23 @@ __all__ = [
 #: A rule reads a history and returns its findings ([] when it cannot judge).
 Rule = Callable[[History], list[Finding]]
 
-FIX_COLLAPSE = (
-    "Lower β (--beta 0.1), warm the KL term up (--kl-schedule linear --warmup-epochs 10), "
-    "or give each latent dimension free bits (--free-bits 0.1)."
-)
+#: Lowering β goes a decade at a time (0.1 when the run's β is unknown).
+LOWER_BETA_FACTOR = 0.1  # genevae choice: a step large enough to change the verdict
+
+
+def lower_beta(beta: float | None) -> str:
+    """``--beta`` a decade below the run's β, e.g. ``"--beta 0.05"`` for β = 0.5."""
+    return f"--beta {LOWER_BETA_FACTOR * beta:.2g}" if beta else f"--beta {LOWER_BETA_FACTOR:g}"
+
+
+def fix_collapse(beta: float | None) -> str:
+    """The collapse remedies, with a lower β computed from the run's β when it is known."""
+    return (f"Lower β ({lower_beta(beta)}), warm the KL term up (--kl-schedule linear "
+            "--warmup-epochs 10), or give each latent dimension free bits (--free-bits 0.1).")
+
+
+#: The collapse remedies for a run of unknown β.
+FIX_COLLAPSE = fix_collapse(None)
 FIX_LOSS_REDUCTION = (
     "Use the true per-cell ELBO (--loss-reduction sum): averaging reconstruction over genes "
     "and KL over latent dimensions multiplies β by n_genes / n_latent."

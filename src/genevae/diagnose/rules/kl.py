@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import FIX_COLLAPSE, Series, fmt, num, series, trailing_run
+from genevae.diagnose.rules.common import Series, fix_collapse, fmt, num, series, trailing_run
 from genevae.diagnose.rules.schedule import beta_window
 from genevae.diagnose.thresholds import (
     COLLAPSE_KL_PER_DIM,
@@ -65,7 +65,7 @@ def kl_trend_rule(history: History) -> list[Finding]:
         where = "stays near 0" if first < COLLAPSE_KL_PER_DIM else "near 0 at the end"
         return [Finding(
             "kl_trend", Severity.WARN, f"KL {where} {span} — latent space not used",
-            evidence, FIX_COLLAPSE, int(kl.epochs[-1]),
+            evidence, fix_collapse(max_beta(history)), int(kl.epochs[-1]),
         )]
     if last > first * (1 + KL_TREND_TOLERANCE):
         return [Finding(
@@ -78,7 +78,7 @@ def kl_trend_rule(history: History) -> list[Finding]:
     if scale.bands_apply and last < _LOW:
         return [Finding(
             "kl_trend", Severity.WARN, f"KL decreasing {span} — latent space being abandoned",
-            evidence, FIX_COLLAPSE, int(kl.epochs[-1]),
+            evidence, fix_collapse(max_beta(history)), int(kl.epochs[-1]),
         )]
     return [Finding(
         "kl_trend", Severity.OK,
@@ -111,7 +111,7 @@ def kl_range_rule(history: History) -> list[Finding]:
         return [Finding(
             "kl_range", Severity.WARN,
             f"KL below the healthy range ({fmt_kl(value)} < {_LOW:.1f}) — latent space barely used",
-            evidence, FIX_COLLAPSE, since,
+            evidence, fix_collapse(max_beta(history)), since,
         )]
     if value <= _HIGH:
         return [Finding("kl_range", Severity.OK, f"KL in healthy range ({_LOW:.1f}–{_HIGH:.1f})",

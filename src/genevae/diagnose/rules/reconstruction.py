@@ -4,17 +4,19 @@ and "Summary": red flag "Stuck high")."""
 from __future__ import annotations
 
 from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import fmt, num, series
+from genevae.diagnose.rules.common import fmt, lower_beta, num, series
 from genevae.diagnose.thresholds import RECON_MIN_IMPROVEMENT
+from genevae.diagnose.units import max_beta
 from genevae.history.history import History
 
 __all__ = ["reconstruction_rule"]
 
-_FIX = (
-    "Lower β (--beta 0.1) so reconstruction weighs more, give the decoder more capacity "
-    "(--n-hidden 256, --n-layers 2), and check that --likelihood suits the data (nb for "
-    "counts, gaussian for normalised values)."
-)
+
+
+def _fix(history: History) -> str:
+    return (f"Lower β ({lower_beta(max_beta(history))}) so reconstruction weighs more, give the "
+            "decoder more capacity (--n-hidden 256, --n-layers 2), and check that --likelihood "
+            "suits the data (nb for counts, gaussian for normalised values).")
 
 
 def reconstruction_rule(history: History) -> list[Finding]:
@@ -43,5 +45,5 @@ def reconstruction_rule(history: History) -> list[Finding]:
         return [Finding("reconstruction", Severity.OK, f"Reconstruction improving {span}",
                         evidence)]
     title = "Reconstruction getting worse" if improvement < 0 else "Reconstruction stuck high"
-    return [Finding("reconstruction", Severity.WARN, f"{title} {span}", evidence, _FIX,
+    return [Finding("reconstruction", Severity.WARN, f"{title} {span}", evidence, _fix(history),
                     int(recon.epochs[-1]))]
