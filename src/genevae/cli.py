@@ -31,6 +31,8 @@ _OPTION_TARGETS: dict[str, tuple[str, str]] = {
     "n_top_genes": ("data", "n_top_genes"),
     "val_fraction": ("data", "val_fraction"),
     "strict": ("data", "strict"),
+    "backed": ("data", "backed"),
+    "chunk_size": ("data", "chunk_size"),
     "likelihood": ("model", "likelihood"),
     "n_latent": ("model", "n_latent"),
     "n_hidden": ("model", "n_hidden"),
@@ -55,6 +57,7 @@ _OPTION_TARGETS: dict[str, tuple[str, str]] = {
     "seed": ("train", "seed"),
     "early_stopping_patience": ("train", "early_stopping_patience"),
     "n_eval_train_cells": ("train", "n_eval_train_cells"),
+    "device": ("train", "device"),
 }
 
 
@@ -72,6 +75,10 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val-fraction", type=float, metavar="F", help="validation share (default 0.1)")
     data.add_argument("--strict", action="store_const", const=True,
                       help="turn data warnings (non-integer counts, empty cells) into errors")
+    data.add_argument("--backed", action="store_const", const=True,
+                      help="stream an .h5ad with a CSR matrix from disk instead of loading it")
+    data.add_argument("--chunk-size", type=int, metavar="N",
+                      help="with --backed: cells read at once, sets the peak memory (default 10000)")
     model = parser.add_argument_group("model")
     model.add_argument("--likelihood", choices=["auto", "gaussian", "nb", "zinb"],
                        help="default auto: nb for counts, gaussian otherwise")
@@ -109,6 +116,9 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
                        help="stop after N epochs without a better validation loss (default off)")
     train.add_argument("--n-eval-train-cells", type=int, metavar="N",
                        help="training cells evaluated in eval mode each epoch (default 5000)")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"],
+                       help="default auto: CUDA, else MPS, else CPU; under torchrun each "
+                       "process takes the GPU of its local rank")
     output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", help="run folder (default runs/<data name>)")
     output.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
