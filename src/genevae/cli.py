@@ -134,6 +134,14 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
                         help="attempts of --auto-fix at most (default 3)")
 
 
+def _add_backed_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument("--backed", action="store_const", const=True, default=None,
+                        help=f"{verb} an .h5ad with a CSR matrix chunk by chunk, without loading "
+                        "it (default: as the run was trained, for its own training file)")
+    parser.add_argument("--chunk-size", type=int, default=None, metavar="N",
+                        help="with --backed: cells read at once (default: the run's, or 10000)")
+
+
 def _resolve_config(args: argparse.Namespace) -> Any:
     from genevae.config import apply_preset, build_config, load_config
 
@@ -177,7 +185,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_embed(args: argparse.Namespace) -> int:
     from genevae.workflow import embed_file
 
-    path = embed_file(args.run, args.data, args.out, layer=args.layer, overwrite=args.overwrite)
+    path = embed_file(args.run, args.data, args.out, layer=args.layer, overwrite=args.overwrite,
+                      backed=args.backed, chunk_size=args.chunk_size)
     print(f"wrote {path} (latent means in obsm['X_genevae'])")
     return 0
 
@@ -211,6 +220,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from genevae.evaluation import evaluate_run
 
     evaluate_run(args.run, data=args.data, label=args.label, batch=args.batch, layer=args.layer,
+                 backed=args.backed, chunk_size=args.chunk_size,
                  n_importance=args.iwae_samples, embedding=args.embedding)
     return 0
 
@@ -271,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--layer")
     embed.add_argument("--out", required=True, metavar="FILE.h5ad")
     embed.add_argument("--overwrite", action="store_true")
+    _add_backed_options(embed, "encode")
     embed.set_defaults(handler=_cmd_embed)
 
     diagnose = commands.add_parser(
@@ -309,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="importance samples of the IWAE bound (default 100)")
     evaluate.add_argument("--embedding", choices=["umap", "pca"], default="umap",
                           help="2-D layout of the latent scatter (default umap, PCA if it fails)")
+    _add_backed_options(evaluate, "evaluate")
     evaluate.set_defaults(handler=_cmd_evaluate)
 
     sweep = commands.add_parser(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import h5py
 import numpy as np
 import torch
 
@@ -25,18 +26,19 @@ from genevae.config import (
     config_to_dict,
     config_to_toml,
 )
+from genevae.data.batches import BatchSource
 from genevae.data.io import read, write_h5ad
 from genevae.data.preprocess import PreparedData, Preprocessor, looks_like_counts, prepare
 from genevae.data.simulate import simulate_bulk, simulate_sc
 from genevae.data.split import split_indices, subsample_indices
-from genevae.data.streaming import BackedData, open_backed, prepare_backed, scan
+from genevae.data.streaming import BackedData, backed_cells, open_backed, prepare_backed, scan
 from genevae.diagnose.engine import diagnose
 from genevae.diagnose.findings import Diagnosis
 from genevae.diagnose.live import LiveMonitor
 from genevae.diagnose.render import render_json, render_text
 from genevae.diagnose.rules.schedule import CONTROLLED_SCHEDULE
 from genevae.errors import GenevaeError
-from genevae.files import atomic_write_text
+from genevae.files import atomic_write, atomic_write_text
 from genevae.history.history import History, HistoryMeta
 from genevae.history.readers import read_history
 from genevae.model.vae import VAE
@@ -58,6 +60,7 @@ __all__ = [
     "save_fitted",
     "encode",
     "encode_tensors",
+    "encode_batches",
     "embed_file",
     "simulate_to_files",
     "run_demo",
@@ -455,6 +458,22 @@ def encode_tensors(
     return torch.cat(means).numpy(), torch.cat(logvars).numpy()
 
 
+@torch.no_grad()
+def encode_batches(
+    model: VAE, batches: BatchSource
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior means and log-variances (each (n_cells, n_latent)) and libraries (n_cells,)
+    of the cells of unshuffled ``batches``, in their order (in memory or streamed)."""
+    model.eval()
+    means, logvars, libraries = [], [], []
+    for batch in batches.epoch(0):
+        mean, logvar = model.encode(batch.x, batch.library, batch.conditions)
+        means.append(mean)
+        logvars.append(logvar)
+        libraries.append(batch.library)
+    return torch.cat(means).numpy(), torch.cat(logvars).numpy(), torch.cat(libraries).numpy()
+
+
 def encode(fitted: FittedModel, adata: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of ``adata``'s cells, each (n_cells, n_latent)."""
     pre = fitted.preprocessor
@@ -486,13 +505,33 @@ def simulate_to_files(
 
 def embed_file(
     run_dir: str | Path, data: str | Path, out: str | Path, layer: str | None = None,
-    overwrite: bool = False,
+    overwrite: bool = False, backed: bool | None = None, chunk_size: int | None = None,
 ) -> Path:
-    """Encode the cells of ``data`` with the run's model; write ``obsm["X_genevae"]`` to ``out``."""
+    """Encode the cells of ``data`` with the run's model; write ``obsm["X_genevae"]`` to ``out``.
+
+    With ``backed`` the matrix (``X`` or ``layer``, CSR) is encoded ``chunk_size`` cells at
+    a time (default: the run's chunk size) and ``out`` is a copy of the file with
+    ``obsm["X_genevae"]`` added, so neither step loads the matrix.
+    """
     out = Path(out)
     if out.exists() and not overwrite:
         raise GenevaeError(f"--out {out} exists; choose another file or pass --overwrite.")
     fitted = load_fitted(run_dir)
+    if backed:
+        chunk_size = chunk_size or fitted.config.data.chunk_size
+        _, cells = backed_cells(str(data), layer, fitted.preprocessor, chunk_size)
+        with cells.matrix:
+            all_cells = np.arange(cells.n_cells)
+            qz_mean, _, _ = encode_batches(fitted.model, cells.batches(all_cells, EVAL_BATCH_SIZE,
+                                                                       False))
+        with atomic_write(out) as tmp:
+            shutil.copyfile(data, tmp)
+            with h5py.File(tmp, "r+") as handle:
+                obsm = handle.require_group("obsm")
+                if "X_genevae" in obsm:
+                    del obsm["X_genevae"]
+                ad.io.write_elem(obsm, "X_genevae", qz_mean)
+        return out
     adata = read(data, layer=layer)
     qz_mean, _ = encode(fitted, adata)
     adata.obsm["X_genevae"] = qz_mean

@@ -310,6 +310,11 @@ class PreparedData:
     def n_genes(self) -> int:
         return int(self.x.shape[1])
 
+    def tensors(self, cells: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, library)`` of ``cells``: (n, n_genes) and (n,)."""
+        index = torch.as_tensor(cells, dtype=torch.long)
+        return self.x[index], self.library[index]
+
     def batches(
         self,
         indices: np.ndarray,

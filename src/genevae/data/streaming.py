@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
@@ -51,7 +52,7 @@ from genevae.data.preprocess import (
 )
 from genevae.errors import GenevaeError
 
-__all__ = ["MatrixScan", "BackedData", "scan", "prepare_backed", "open_backed"]
+__all__ = ["MatrixScan", "BackedData", "scan", "prepare_backed", "open_backed", "backed_cells"]
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,9 @@ class BackedData:
         """Model-ready ``(x, library)`` of sorted ``cells``, (n, n_genes) and (n,)."""
         x, library = self.preprocessor.transform_matrix(self.read_cells(cells))
         x, library = torch.from_numpy(x), torch.from_numpy(library)
-        if device is not None and torch.device(device).type == "cuda":
+        if device is None or torch.device(device).type == "cpu":
+            return x, library
+        if torch.device(device).type == "cuda":
             # page-locked host memory lets the copy run without blocking the host
             x, library = x.pin_memory(), library.pin_memory()
         return x.to(device, non_blocking=True), library.to(device, non_blocking=True)
@@ -296,3 +299,32 @@ def prepare_backed(
              source, data.n_cells, data.n_genes, likelihood, config.chunk_size)
     return preprocessor, data
 
+
+
+def backed_cells(
+    path: str, layer: str | None, preprocessor: Preprocessor, chunk_size: int
+) -> tuple[pd.DataFrame, BackedData]:
+    """Every cell of a backed ``.h5ad``, prepared with a fitted ``preprocessor`` (for
+    embedding and evaluation): ``(obs, data)``; no cell is dropped.
+
+    Raises
+    ------
+    GenevaeError
+        As :class:`~genevae.data.backed.BackedCsr`, for missing modelled genes, and for
+        condition values the preprocessor has not seen.
+    """
+    matrix = BackedCsr(path, layer)
+    obs = matrix.read_obs()
+    genes = preprocessor.gene_index(matrix.read_var_names())
+    data = BackedData(
+        matrix=matrix,
+        preprocessor=preprocessor,
+        genes=genes,
+        rows=np.arange(matrix.n_cells),
+        conditions=torch.from_numpy(preprocessor.encode_conditions(obs)),
+        labels=None,
+        obs_names=np.asarray(obs.index, dtype=str),
+        n_categories=tuple(len(c) for c in preprocessor.condition_categories),
+        chunk_size=chunk_size,
+    )
+    return obs, data

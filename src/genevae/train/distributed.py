@@ -135,20 +135,20 @@ class Distributed:
         dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
         return reduced.to(home)
 
-    def any(self, flag: bool) -> bool:
-        """Whether ``flag`` holds on some rank."""
+    def any(self, flag: object) -> bool:
+        """Whether ``flag`` is true on some rank."""
         if not self.enabled:
-            return flag
-        return bool(self.all_reduce_sum(torch.tensor([float(flag)])).item() > 0)
+            return bool(flag)
+        return bool(self.all_reduce_sum(torch.tensor([float(bool(flag))])).item() > 0)
 
-    def halt(self, stop_received: bool, objective: torch.Tensor) -> str | None:
+    def halt(self, stop_received: object, objective: torch.Tensor) -> str | None:
         """``"interrupted"``, ``"diverged"`` or None: the same answer on every rank."""
         if not self.enabled:
             if stop_received:
                 return "interrupted"
             return None if torch.isfinite(objective) else "diverged"
         flags = torch.stack([
-            torch.tensor(float(stop_received), device=objective.device),
+            torch.tensor(float(bool(stop_received)), device=objective.device),
             (~torch.isfinite(objective.detach())).float(),
         ])
         stop, diverged = self.all_reduce_sum(flags).tolist()
@@ -204,6 +204,8 @@ def launch(device_name: str = "auto") -> Iterator[Distributed]:
         dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
     if rank == 0:
         log.info("distributed: %d processes, backend %s, device %s", world_size, backend, device.type)
+    else:  # only rank 0 reports progress; the others still show warnings and errors
+        logging.getLogger("genevae").setLevel(logging.WARNING)
     try:
         yield Distributed(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
     finally:
