@@ -108,14 +108,20 @@ class ChunkedBatches:
             if generator is not None:
                 order = torch.randperm(len(positions), generator=generator).to(x.device)
                 x, library, conditions = x[order], library[order], conditions[order]
-            if left is not None:
-                x = torch.cat([left.x, x])
-                library = torch.cat([left.library, library])
-                conditions = torch.cat([left.conditions, conditions])
-            n_full = x.shape[0] - x.shape[0] % self.batch_size
-            for start in range(0, n_full, self.batch_size):
-                stop = start + self.batch_size
-                yield Batch(x[start:stop], library[start:stop], conditions[start:stop])
-            left = Batch(x[n_full:], library[n_full:], conditions[n_full:]) if n_full < x.shape[0] else None
+            start = 0
+            if left is not None:  # the previous load's rest opens this load's first batch
+                start = min(self.batch_size - len(left), x.shape[0])
+                x_head, library_head = torch.cat([left.x, x[:start]]), torch.cat([left.library, library[:start]])
+                left = Batch(x_head, library_head, torch.cat([left.conditions, conditions[:start]]))
+                if len(left) < self.batch_size:
+                    continue
+                yield left
+                left = None
+            n_full = start + (x.shape[0] - start) // self.batch_size * self.batch_size
+            for first in range(start, n_full, self.batch_size):
+                stop = first + self.batch_size
+                yield Batch(x[first:stop], library[first:stop], conditions[first:stop])
+            if n_full < x.shape[0]:
+                left = Batch(x[n_full:], library[n_full:], conditions[n_full:])
         if left is not None:
             yield left
