@@ -10,7 +10,11 @@
 Acceptance: streaming peak RSS < 2 GB on the 1M file (dense float32 would be
 8 GB), streaming cells/s within 25% of in-memory cells/s. Not part of CI:
 
-    .venv/bin/python benchmarks/bench_scale.py [--n-cells 1000000] [--keep]
+    .venv/bin/python benchmarks/bench_scale.py [--n-cells 1000000] [--repeats 1] [--slice-only] [--keep]
+
+On a shared machine the in-memory and streamed runs of the slice alternate
+``--repeats`` times and the fastest of each is compared (another process's load
+slows whichever run it overlaps); ``--slice-only`` skips the 1M-cell run.
 
 The generated files go to a temporary folder under the working directory (about
 1 GB for 1M cells) and are deleted at the end unless ``--keep``.
@@ -129,27 +133,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-cells", type=int, default=N_CELLS)
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="alternate the slice's in-memory and streamed runs this many times")
+    parser.add_argument("--slice-only", action="store_true", help="skip the 1M-cell streamed run")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench_scale_", dir="."))
     try:
         big, part = folder / "big.h5ad", folder / "slice.h5ad"
+        if args.slice_only:
+            args.n_cells = min(args.n_cells, SLICE_CELLS)
         started = time.perf_counter()
         write_counts(big, args.n_cells)
         print(f"wrote {big}: {args.n_cells:,} x {N_GENES:,}, {big.stat().st_size / 1e9:.2f} GB "
               f"in {time.perf_counter() - started:.0f} s", flush=True)
         n_slice = min(SLICE_CELLS, args.n_cells)
         write_slice(big, part, n_slice)
-        memory = train(part, folder / "run_memory", backed=False)
-        print(_line(f"in memory, {n_slice:,} cells", memory), flush=True)
-        streamed_slice = train(part, folder / "run_stream_slice", backed=True)
-        print(_line(f"streaming, {n_slice:,} cells", streamed_slice), flush=True)
-        streamed = train(big, folder / "run_stream", backed=True)
-        print(_line(f"streaming, {args.n_cells:,} cells", streamed), flush=True)
-        ratio = streamed["cells_per_s"] / memory["cells_per_s"]
-        print(f"streaming peak RSS {streamed['peak_rss_gb']:.2f} GB (goal < {RSS_LIMIT_GB:g} GB): "
-              f"{'met' if streamed['peak_rss_gb'] < RSS_LIMIT_GB else 'NOT met'}")
-        print(f"streaming / in-memory throughput {ratio:.2f} (goal >= {1 - THROUGHPUT_TOLERANCE:.2f}): "
-              f"{'met' if ratio >= 1 - THROUGHPUT_TOLERANCE else 'NOT met'}")
+        runs: dict[str, list[dict[str, float]]] = {"memory": [], "streamed": []}
+        for repeat in range(args.repeats):
+            for kind in runs:
+                result = train(part, folder / f"run_{kind}_{repeat}", backed=kind == "streamed")
+                runs[kind].append(result)
+                print(_line(f"{kind}, {n_slice:,} cells", result), flush=True)
+        memory, streamed_slice = (max(r, key=lambda x: x["cells_per_s"]) for r in runs.values())
+        ratio = streamed_slice["cells_per_s"] / memory["cells_per_s"]
+        print(f"slice: streaming / in-memory throughput {ratio:.2f}, fastest of {args.repeats} "
+              f"(goal >= {1 - THROUGHPUT_TOLERANCE:.2f}): "
+              f"{'met' if ratio >= 1 - THROUGHPUT_TOLERANCE else 'NOT met'}", flush=True)
+        if not args.slice_only:
+            streamed = train(big, folder / "run_stream", backed=True)
+            print(_line(f"streamed, {args.n_cells:,} cells", streamed), flush=True)
+            ratio = streamed["cells_per_s"] / memory["cells_per_s"]
+            print(f"1M streaming peak RSS {streamed['peak_rss_gb']:.2f} GB (goal < "
+                  f"{RSS_LIMIT_GB:g} GB): "
+                  f"{'met' if streamed['peak_rss_gb'] < RSS_LIMIT_GB else 'NOT met'}")
+            print(f"1M streaming / slice in-memory throughput {ratio:.2f} (goal >= "
+                  f"{1 - THROUGHPUT_TOLERANCE:.2f}): "
+                  f"{'met' if ratio >= 1 - THROUGHPUT_TOLERANCE else 'NOT met'}")
     finally:
         if args.keep:
             print(f"kept {folder}")
