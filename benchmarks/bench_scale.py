@@ -18,6 +18,12 @@ slows whichever run it overlaps); ``--slice-only`` skips the 1M-cell run.
 
 The generated files go to a temporary folder under the working directory (about
 1 GB for 1M cells) and are deleted at the end unless ``--keep``.
+
+Measured 2026-12-02 on the 2-core development machine, shared with other jobs
+(load average about 6, so absolute cells/s are low and noisy), ``--repeats 1``:
+1M file written in 33 s (0.86 GB); in memory, 100,000 cells: peak RSS 2.32 GB,
+337 cells/s; streamed, 100,000 cells: 0.84 GB, 252 cells/s; streamed, 1,000,000
+cells: peak RSS 1.08 GB, 282 cells/s, 0.84 of the in-memory throughput.
 """
 
 from __future__ import annotations
