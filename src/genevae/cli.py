@@ -31,6 +31,8 @@ _OPTION_TARGETS: dict[str, tuple[str, str]] = {
     "n_top_genes": ("data", "n_top_genes"),
     "val_fraction": ("data", "val_fraction"),
     "strict": ("data", "strict"),
+    "backed": ("data", "backed"),
+    "chunk_size": ("data", "chunk_size"),
     "likelihood": ("model", "likelihood"),
     "n_latent": ("model", "n_latent"),
     "n_hidden": ("model", "n_hidden"),
@@ -55,6 +57,7 @@ _OPTION_TARGETS: dict[str, tuple[str, str]] = {
     "seed": ("train", "seed"),
     "early_stopping_patience": ("train", "early_stopping_patience"),
     "n_eval_train_cells": ("train", "n_eval_train_cells"),
+    "device": ("train", "device"),
 }
 
 
@@ -72,6 +75,10 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val-fraction", type=float, metavar="F", help="validation share (default 0.1)")
     data.add_argument("--strict", action="store_const", const=True,
                       help="turn data warnings (non-integer counts, empty cells) into errors")
+    data.add_argument("--backed", action="store_const", const=True,
+                      help="stream an .h5ad with a CSR matrix from disk instead of loading it")
+    data.add_argument("--chunk-size", type=int, metavar="N",
+                      help="with --backed: cells read at once, sets the peak memory (default 10000)")
     model = parser.add_argument_group("model")
     model.add_argument("--likelihood", choices=["auto", "gaussian", "nb", "zinb"],
                        help="default auto: nb for counts, gaussian otherwise")
@@ -109,6 +116,9 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
                        help="stop after N epochs without a better validation loss (default off)")
     train.add_argument("--n-eval-train-cells", type=int, metavar="N",
                        help="training cells evaluated in eval mode each epoch (default 5000)")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"],
+                       help="default auto: CUDA, else MPS, else CPU; under torchrun each "
+                       "process takes the GPU of its local rank")
     output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", help="run folder (default runs/<data name>)")
     output.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
@@ -122,6 +132,14 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
                         "and retrain (attempts in OUT/attempt_<k>)")
     output.add_argument("--max-attempts", type=int, default=3, metavar="N",
                         help="attempts of --auto-fix at most (default 3)")
+
+
+def _add_backed_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument("--backed", action="store_const", const=True, default=None,
+                        help=f"{verb} an .h5ad with a CSR matrix chunk by chunk, without loading "
+                        "it (default: as the run was trained, for its own training file)")
+    parser.add_argument("--chunk-size", type=int, default=None, metavar="N",
+                        help="with --backed: cells read at once (default: the run's, or 10000)")
 
 
 def _resolve_config(args: argparse.Namespace) -> Any:
@@ -167,7 +185,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_embed(args: argparse.Namespace) -> int:
     from genevae.workflow import embed_file
 
-    path = embed_file(args.run, args.data, args.out, layer=args.layer, overwrite=args.overwrite)
+    path = embed_file(args.run, args.data, args.out, layer=args.layer, overwrite=args.overwrite,
+                      backed=args.backed, chunk_size=args.chunk_size)
     print(f"wrote {path} (latent means in obsm['X_genevae'])")
     return 0
 
@@ -201,6 +220,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from genevae.evaluation import evaluate_run
 
     evaluate_run(args.run, data=args.data, label=args.label, batch=args.batch, layer=args.layer,
+                 backed=args.backed, chunk_size=args.chunk_size,
                  n_importance=args.iwae_samples, embedding=args.embedding)
     return 0
 
@@ -261,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--layer")
     embed.add_argument("--out", required=True, metavar="FILE.h5ad")
     embed.add_argument("--overwrite", action="store_true")
+    _add_backed_options(embed, "encode")
     embed.set_defaults(handler=_cmd_embed)
 
     diagnose = commands.add_parser(
@@ -299,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="importance samples of the IWAE bound (default 100)")
     evaluate.add_argument("--embedding", choices=["umap", "pca"], default="umap",
                           help="2-D layout of the latent scatter (default umap, PCA if it fails)")
+    _add_backed_options(evaluate, "evaluate")
     evaluate.set_defaults(handler=_cmd_evaluate)
 
     sweep = commands.add_parser(

@@ -27,6 +27,7 @@ __all__ = [
     "PRESETS",
     "LIKELIHOODS",
     "KL_SCHEDULES",
+    "DEVICES",
     "load_config",
     "config_to_toml",
     "apply_preset",
@@ -34,6 +35,7 @@ __all__ = [
 
 LIKELIHOODS = ("gaussian", "nb", "zinb")
 KL_SCHEDULES = ("constant", "linear", "cyclical", "sigmoid")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -66,6 +68,10 @@ class DataConfig:
         Share of cells held out for validation.
     strict
         Turn data warnings (non-integer counts, empty cells) into errors.
+    backed
+        Stream an ``.h5ad`` whose matrix is CSR from disk instead of loading it.
+    chunk_size
+        With ``backed``: cells read from disk at once; sets the peak memory.
     """
 
     path: str = ""
@@ -77,8 +83,11 @@ class DataConfig:
     n_top_genes: int | None = None
     val_fraction: float = 0.1
     strict: bool = False
+    backed: bool = False
+    chunk_size: int = 10_000
 
     def __post_init__(self) -> None:
+        _check(self.chunk_size >= 1, f"chunk_size={self.chunk_size}: read at least 1 cell at a time, e.g. --chunk-size 10000.")
         _check(0.0 < self.val_fraction < 1.0, f"val_fraction={self.val_fraction}: use a share between 0 and 1, e.g. 0.1.")
         _check(self.n_top_genes is None or self.n_top_genes > 0, f"n_top_genes={self.n_top_genes}: must be a positive number of genes.")
 
@@ -188,6 +197,8 @@ class TrainConfig:
         Stop after this many epochs without a better validation loss (0 disables).
     n_eval_train_cells
         Training cells evaluated in eval mode each epoch (a fixed subsample; 0: all).
+    device
+        ``"auto"`` (CUDA, else MPS, else CPU), ``"cpu"``, ``"cuda"`` or ``"mps"``.
     """
 
     epochs: int = 0
@@ -198,8 +209,10 @@ class TrainConfig:
     seed: int = 0
     early_stopping_patience: int = 0
     n_eval_train_cells: int = 5000
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        _check(self.device in DEVICES, f"device={self.device!r}: choose one of {', '.join(DEVICES)}.")
         _check(self.epochs >= 0, f"epochs={self.epochs}: must be ≥ 0 (0 picks a default from the data size).")
         _check(self.batch_size >= 1, f"batch_size={self.batch_size}: must be ≥ 1, e.g. 128.")
         _check(math.isfinite(self.lr) and self.lr > 0, f"lr={self.lr}: the learning rate must be > 0, e.g. 1e-3.")

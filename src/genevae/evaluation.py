@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from genevae.data.batches import InMemoryBatches
 from genevae.data.io import read
-from genevae.data.preprocess import obs_labels
+from genevae.data.preprocess import PreparedData, obs_labels
 from genevae.data.split import split_indices, subsample_indices
+from genevae.data.streaming import BackedData, backed_cells
 from genevae.diagnose.embedding import embed_2d
 from genevae.diagnose.engine import diagnose
 from genevae.diagnose.findings import Diagnosis
@@ -48,10 +50,10 @@ from genevae.train.heldout import (
     latent_traversal,
     mean_reconstruction_loss,
 )
-from genevae.workflow import EVAL_BATCH_SIZE, FittedModel, encode_tensors, load_fitted
+from genevae.workflow import EVAL_BATCH_SIZE, FittedModel, encode_batches, load_fitted
 
 __all__ = ["evaluate_run", "report_run", "write_diagnosis", "IWAE_SAMPLES", "IWAE_MAX_CELLS",
-           "BASELINE_MAX_CELLS"]
+           "BASELINE_MAX_CELLS", "BACKED_LATENT_MAX_CELLS"]
 
 log = logging.getLogger(__name__)
 Echo = Callable[[str], None]
@@ -64,6 +66,9 @@ IWAE_MAX_CELLS = 1_000  # genevae choice
 _IWAE_BATCH = 16
 #: Training cells the no-latent baseline is fitted on (a seeded subsample beyond).
 BASELINE_MAX_CELLS = 5_000  # genevae choice: a per-gene linear model needs few cells
+#: Cells the latent measurements use when the cells are streamed (a seeded subsample
+#: beyond): the probes and the PCA baseline need their input in memory.
+BACKED_LATENT_MAX_CELLS = 20_000  # genevae choice: 20,000 x 2,000 genes is 160 MB of float32
 #: Genes listed per active dimension in the traversal.
 TRAVERSAL_TOP_GENES = 10
 
@@ -81,6 +86,8 @@ def evaluate_run(
     n_importance: int = IWAE_SAMPLES,
     embedding: str = "umap",
     echo: Echo = _print,
+    backed: bool | None = None,
+    chunk_size: int | None = None,
 ) -> dict[str, Any]:
     """Measure the latent space of ``run_dir``'s best model on ``data``; write metrics.json.
 
@@ -89,6 +96,12 @@ def evaluate_run(
     share of its cells, of the run's validation size, is held out for the
     no-latent-baseline comparison. Also writes the figures and the diagnosis with the
     latent findings. Returns the metrics dictionary.
+
+    With ``backed`` (default: as the run was trained, for its own training file) the
+    cells are streamed ``chunk_size`` at a time: encoded in chunks, the held-out cells
+    evaluated in chunks; the latent measurements then use a seeded subsample of at
+    most :data:`BACKED_LATENT_MAX_CELLS` cells, the IWAE and baseline cells are read
+    into memory (they are at most a few thousand).
     """
     if n_importance < 1:
         raise GenevaeError(f"--iwae-samples {n_importance}: use at least 1.")
@@ -96,45 +109,50 @@ def evaluate_run(
     fitted = load_fitted(run.root)
     config = fitted.config
     path = str(data or config.data.path)
-    adata = read(path, layer=layer if layer is not None else config.data.layer,
-                 transpose=config.data.transpose if data is None else False,
-                 sample_sheet=config.data.sample_sheet if data is None else None)
+    backed = config.data.backed if backed is None and data is None else bool(backed)
+    obs, cells = _cells(fitted, path, layer if layer is not None else config.data.layer,
+                        data is None, backed, chunk_size or config.data.chunk_size)
     label = label or config.data.label_key
-    labels = obs_labels(adata.obs, label, path, "labels") if label else None
-    batches = obs_labels(adata.obs, batch, path, "batches") if batch else None
+    labels = obs_labels(obs, label, path, "labels") if label else None
+    batches = obs_labels(obs, batch, path, "batches") if batch else None
     pre = fitted.preprocessor
-    x_np, library_np = pre.transform_matrix(pre.select_genes(adata))
-    x, library = torch.as_tensor(x_np), torch.as_tensor(library_np)
-    conditions = torch.as_tensor(pre.encode_conditions(adata.obs), dtype=torch.long)
-    n_cells = x.shape[0]
-    echo(f"evaluating {run.root} on {path}: {n_cells} cells x {x.shape[1]} genes")
+    n_cells = cells.n_cells
+    echo(f"evaluating {run.root} on {path}: {n_cells} cells x {cells.n_genes} genes"
+         + (" (streamed)" if backed else ""))
 
-    means, logvars = encode_tensors(fitted.model, x, library, conditions)
-    if fitted.model.likelihood == "gaussian":
-        x_lognorm = x_np
-    else:
-        x_lognorm = np.log1p(x_np / np.maximum(library_np, 1e-12)[:, None] * pre.target_sum)
+    every_cell = np.arange(n_cells)
+    means, logvars, library_np = encode_batches(
+        fitted.model, cells.batches(every_cell, EVAL_BATCH_SIZE, False))
     seed = config.train.seed
-    latent = compute_latent_metrics(means, logvars, labels, batches,
-                                    x_lognorm if labels is not None else None, seed=seed,
-                                    label_name=label or "labels",
+    measured = (subsample_indices(every_cell, BACKED_LATENT_MAX_CELLS, seed) if backed
+                else every_cell)
+    x_lognorm = None
+    if labels is not None:
+        x_np, measured_library = (tensor.numpy() for tensor in cells.tensors(measured))
+        x_lognorm = x_np if fitted.model.likelihood == "gaussian" else np.log1p(
+            x_np / np.maximum(measured_library, 1e-12)[:, None] * pre.target_sum)
+    latent = compute_latent_metrics(means[measured], logvars[measured],
+                                    None if labels is None else labels[measured],
+                                    None if batches is None else batches[measured],
+                                    x_lognorm, seed=seed, label_name=label or "labels",
                                     condition_keys=config.data.condition_keys)
-    split_labels = (adata.obs[config.data.label_key].astype(str).to_numpy()
-                    if config.data.label_key and config.data.label_key in adata.obs else None)
+    split_labels = (obs[config.data.label_key].astype(str).to_numpy()
+                    if config.data.label_key and config.data.label_key in obs else None)
     train_idx, val_idx = split_indices(n_cells, config.data.val_fraction, seed, split_labels)
-    heldout = _heldout(fitted, x, library, conditions, train_idx, val_idx, seed)
+    heldout = _heldout(fitted, cells, train_idx, val_idx, seed)
     iwae_cells = subsample_indices(val_idx, IWAE_MAX_CELLS, seed)
     iwae = importance_weighted_bound(
-        fitted.model, InMemoryBatches(x, library, conditions, iwae_cells, _IWAE_BATCH, False),
-        n_importance, seed)
+        fitted.model, _in_memory(cells, iwae_cells, _IWAE_BATCH, False), n_importance, seed)
     variance = np.asarray(latent.posterior_mean_variance)
     active = [int(j) for j in np.argsort(-variance) if variance[j] > ACTIVE_UNIT_VARIANCE]
+    conditions = cells.conditions
     codes = conditions.mode(dim=0).values.numpy() if conditions.shape[1] else np.zeros(0, int)
     traversal = latent_traversal(fitted.model, active, float(np.median(library_np)), codes,
                                  pre.gene_names, TRAVERSAL_TOP_GENES)
     metrics = {
-        "data": {"path": path, "n_cells": int(n_cells), "n_genes": int(x.shape[1]),
-                 "label": label, "batch": batch},
+        "data": {"path": path, "n_cells": int(n_cells), "n_genes": int(cells.n_genes),
+                 "label": label, "batch": batch, "backed": backed,
+                 "n_cells_measured": int(len(measured))},
         "latent": latent.to_dict(),
         "heldout": heldout,
         "iwae": {"iwae": iwae.iwae, "elbo": iwae.elbo, "gap": iwae.gap,
@@ -145,11 +163,11 @@ def evaluate_run(
     }
     atomic_write_text(run.metrics, json.dumps(metrics, indent=2, allow_nan=False, default=float) + "\n")
     run.figures.mkdir(exist_ok=True)
-    shown = {key: values for key, values in ((label, labels), (batch, batches)) if key}
+    shown = {key: values[measured] for key, values in ((label, labels), (batch, batches)) if key}
     for key in config.data.condition_keys:
-        if key in adata.obs and key not in shown:
-            shown[key] = adata.obs[key].astype(str).to_numpy()
-    embedded = embed_2d(means, seed=seed, method=embedding)
+        if key in obs and key not in shown:
+            shown[key] = obs[key].astype(str).to_numpy()[measured]
+    embedded = embed_2d(means[measured], seed=seed, method=embedding)
     save_figure(plot_latent_scatter(embedded.coords, {k: v[embedded.rows] for k, v in shown.items()},
                                     embedded.method, embedded.note), run.figures / "latent_scatter.png")
     probes = plot_probes(metrics["latent"])
@@ -160,15 +178,48 @@ def evaluate_run(
     return metrics
 
 
-def _heldout(fitted: FittedModel, x, library, conditions, train_idx, val_idx, seed: int) -> dict:
+def _cells(
+    fitted: FittedModel, path: str, layer: str | None, training_file: bool, backed: bool,
+    chunk_size: int,
+) -> tuple[pd.DataFrame, PreparedData | BackedData]:
+    """``(obs, cells)``: every cell of ``path`` prepared with the run's preprocessing,
+    in memory or streamed from disk."""
+    pre, config = fitted.preprocessor, fitted.config
+    if backed:
+        return backed_cells(path, layer, pre, chunk_size)
+    adata = read(path, layer=layer,
+                 transpose=config.data.transpose if training_file else False,
+                 sample_sheet=config.data.sample_sheet if training_file else None)
+    x, library = pre.transform_matrix(pre.select_genes(adata))
+    cells = PreparedData(
+        x=torch.as_tensor(x), library=torch.as_tensor(library),
+        conditions=torch.as_tensor(pre.encode_conditions(adata.obs), dtype=torch.long),
+        labels=None, obs_names=np.asarray(adata.obs_names, dtype=str),
+        n_categories=tuple(len(c) for c in pre.condition_categories),
+    )
+    return adata.obs, cells
+
+
+def _in_memory(cells: PreparedData | BackedData, indices: np.ndarray, batch_size: int,
+               shuffle: bool, seed: int = 0) -> InMemoryBatches:
+    """Batches over a few cells held in memory (read from disk when streamed)."""
+    if isinstance(cells, PreparedData):
+        return cells.batches(indices, batch_size, shuffle, seed)
+    x, library = cells.tensors(indices)
+    return InMemoryBatches(x, library, cells.conditions[torch.as_tensor(indices)],
+                           np.arange(len(indices)), batch_size, shuffle, seed)
+
+
+def _heldout(fitted: FittedModel, cells: PreparedData | BackedData, train_idx, val_idx,
+             seed: int) -> dict:
     """The model's and the no-latent baseline's reconstruction on the held-out cells."""
     model = fitted.model
-    val = InMemoryBatches(x, library, conditions, val_idx, EVAL_BATCH_SIZE, False)
+    val = cells.batches(val_idx, EVAL_BATCH_SIZE, False)
     split = evaluate(model, val)
     fit_cells = subsample_indices(train_idx, BASELINE_MAX_CELLS, seed)
-    baseline = fit_no_latent_baseline(
-        InMemoryBatches(x, library, conditions, fit_cells, 256, True, seed),
-        model.n_categories, model.likelihood, model.fixed_variance, seed)
+    baseline = fit_no_latent_baseline(_in_memory(cells, fit_cells, 256, True, seed),
+                                      model.n_categories, model.likelihood, model.fixed_variance,
+                                      seed)
     return {
         "n_cells": int(len(val_idx)),
         "model_recon": split.recon,

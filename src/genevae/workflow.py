@@ -7,6 +7,7 @@ each step lives in its own layer.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import h5py
 import numpy as np
 import torch
 
@@ -24,24 +26,26 @@ from genevae.config import (
     config_to_dict,
     config_to_toml,
 )
-from genevae.data.batches import InMemoryBatches
+from genevae.data.batches import BatchSource
 from genevae.data.io import read, write_h5ad
 from genevae.data.preprocess import PreparedData, Preprocessor, looks_like_counts, prepare
 from genevae.data.simulate import simulate_bulk, simulate_sc
 from genevae.data.split import split_indices, subsample_indices
+from genevae.data.streaming import BackedData, backed_cells, open_backed, prepare_backed, scan
 from genevae.diagnose.engine import diagnose
 from genevae.diagnose.findings import Diagnosis
 from genevae.diagnose.live import LiveMonitor
 from genevae.diagnose.render import render_json, render_text
 from genevae.diagnose.rules.schedule import CONTROLLED_SCHEDULE
 from genevae.errors import GenevaeError
-from genevae.files import atomic_write_text
+from genevae.files import atomic_write, atomic_write_text
 from genevae.history.history import History, HistoryMeta
 from genevae.history.readers import read_history
 from genevae.model.vae import VAE
 from genevae.plot.curves import plot_curves, save_figure
 from genevae.runfolder import RunFolder
 from genevae.train.checkpoint import load_checkpoint, save_checkpoint
+from genevae.train.distributed import SINGLE_PROCESS, Distributed, launch
 from genevae.train.trainer import Trainer, TrainingResult
 
 __all__ = [
@@ -56,6 +60,7 @@ __all__ = [
     "save_fitted",
     "encode",
     "encode_tensors",
+    "encode_batches",
     "embed_file",
     "simulate_to_files",
     "run_demo",
@@ -75,10 +80,16 @@ _RUN_ENTRIES = ("config.toml", "history.csv", "train.log", "checkpoints", "curve
                 "diagnosis.txt", "diagnosis.json", "metrics.json", "report.html", "figures")
 
 Echo = Callable[[str], None]
+#: Cells in memory (:class:`PreparedData`) or streamed from a backed ``.h5ad`` (:class:`BackedData`).
+Prepared = PreparedData | BackedData
 
 
 def _print(line: str) -> None:
     print(line, flush=True)
+
+
+def _silent(line: str) -> None:
+    """The echo of ranks other than 0: only rank 0 prints."""
 
 
 @dataclass
@@ -105,7 +116,7 @@ def default_n_epochs(n_cells: int) -> int:
     return max(1, min(MAX_DEFAULT_EPOCHS, round(DEFAULT_EPOCH_CELL_BUDGET / n_cells)))
 
 
-def build_model(prepared: PreparedData, preprocessor: Preprocessor, config: RunConfig) -> VAE:
+def build_model(prepared: Prepared, preprocessor: Preprocessor, config: RunConfig) -> VAE:
     """The VAE for ``prepared`` data under ``config.model``."""
     return VAE(
         n_genes=prepared.n_genes,
@@ -115,7 +126,7 @@ def build_model(prepared: PreparedData, preprocessor: Preprocessor, config: RunC
     )
 
 
-def _split(config: RunConfig, prepared: PreparedData) -> tuple[np.ndarray, np.ndarray]:
+def _split(config: RunConfig, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
     """The run's training and validation indices (seeded, stratified by the label)."""
     return split_indices(
         prepared.n_cells, config.data.val_fraction, config.train.seed, prepared.labels
@@ -181,29 +192,40 @@ def fit(
 
 def fit_prepared(
     preprocessor: Preprocessor,
-    prepared: PreparedData,
+    prepared: Prepared,
     config: RunConfig,
     run: RunFolder | None = None,
     echo: Echo = _print,
     resume_from: dict[str, Any] | None = None,
+    distributed: Distributed | None = None,
 ) -> tuple[FittedModel, TrainingResult]:
-    """Train on data already prepared by :func:`genevae.data.preprocess.prepare`.
+    """Train on data prepared by :func:`genevae.data.preprocess.prepare` (in memory) or
+    :func:`genevae.data.streaming.prepare_backed` (streamed).
 
-    ``resume_from`` is a checkpoint to continue from.
+    ``resume_from`` is a checkpoint to continue from. With ``distributed``, this
+    process trains on its shard of the training cells (pass ``run`` and ``echo`` on
+    rank 0 only); the returned model is on the CPU.
     """
+    dist = distributed or SINGLE_PROCESS
     train_idx, val_idx = _split(config, prepared)
     n_epochs = config.train.epochs or default_n_epochs(len(train_idx))
     _check_batch_size(config, len(train_idx))
     _check_hyperparameters(config, n_epochs)
+    batch_size = dist.local_batch_size(config.train.batch_size)
     torch.manual_seed(config.train.seed)
-    model = build_model(prepared, preprocessor, config)
-    tensors = (prepared.x, prepared.library, prepared.conditions)
-    train_batches = InMemoryBatches(*tensors, train_idx, config.train.batch_size, True, config.train.seed)
-    val_batches = InMemoryBatches(*tensors, val_idx, EVAL_BATCH_SIZE, False)
-    train_eval_batches = InMemoryBatches(
-        *tensors, subsample_indices(train_idx, config.train.n_eval_train_cells, config.train.seed),
-        EVAL_BATCH_SIZE, False,
-    )
+    model = build_model(prepared, preprocessor, config).to(dist.device)
+    seed, device = config.train.seed, dist.device
+    train_shard = dist.shard(train_idx, equal=True)
+    if dist.enabled and len(train_shard) * dist.world_size < len(train_idx):
+        log.info("distributed: %d training cells left out so that the %d processes get %d each.",
+                 len(train_idx) - len(train_shard) * dist.world_size, dist.world_size,
+                 len(train_shard))
+    train_batches = prepared.batches(train_shard, batch_size, True, seed, device)
+    val_batches = prepared.batches(dist.shard(val_idx, equal=False), EVAL_BATCH_SIZE, False,
+                                   device=device)
+    eval_cells = subsample_indices(train_idx, config.train.n_eval_train_cells, seed)
+    train_eval_batches = prepared.batches(dist.shard(eval_cells, equal=False), EVAL_BATCH_SIZE,
+                                          False, device=device)
     meta = HistoryMeta(
         source="genevae",
         loss_reduction=config.objective.loss_reduction,
@@ -216,11 +238,12 @@ def fit_prepared(
     extra = model_description(preprocessor, resolved, prepared.n_genes, prepared.n_categories)
     monitor = LiveMonitor()
     trainer = Trainer(model, resolved.objective, resolved.train, n_epochs, run, meta, extra,
-                      on_epoch=monitor.update, echo=echo)
+                      on_epoch=monitor.update if dist.is_main else None, echo=echo,
+                      distributed=dist)
     if resume_from is not None:
         trainer.restore(resume_from)
     result = trainer.fit(train_batches, val_batches, train_eval_batches)
-    return FittedModel(model, preprocessor, resolved), result
+    return FittedModel(model.cpu(), preprocessor, resolved), result
 
 
 def prepare_run_folder(out: Path, overwrite: bool) -> RunFolder:
@@ -275,14 +298,29 @@ def resolve_likelihood(adata: ad.AnnData, config: RunConfig) -> RunConfig:
     """Replace ``likelihood="auto"`` by ``nb`` for integer counts, ``gaussian`` otherwise."""
     if config.model.likelihood != "auto":
         return config
-    likelihood = "nb" if looks_like_counts(adata.X) else "gaussian"
+    return _resolve_likelihood(config, looks_like_counts(adata.X))
+
+
+def _resolve_likelihood(config: RunConfig, is_counts: bool) -> RunConfig:
+    if config.model.likelihood != "auto":
+        return config
+    likelihood = "nb" if is_counts else "gaussian"
     log.info("likelihood: %s (the values %s integer counts); set --likelihood to change it",
              likelihood, "are" if likelihood == "nb" else "are not")
     return replace(config, model=replace(config.model, likelihood=likelihood))
 
 
-def read_and_prepare(config: RunConfig) -> tuple[RunConfig, Preprocessor, PreparedData]:
-    """Read ``config.data.path`` and prepare it; returns the config with the likelihood resolved."""
+def read_and_prepare(config: RunConfig) -> tuple[RunConfig, Preprocessor, Prepared]:
+    """Read ``config.data.path`` and prepare it; returns the config with the likelihood resolved.
+
+    With ``config.data.backed`` the matrix stays on disk: one streaming pass computes
+    what the preprocessing needs, and training streams the cells chunk by chunk.
+    """
+    if config.data.backed:
+        matrix = open_backed(config.data)
+        matrix_scan = scan(matrix, config.data.chunk_size)
+        config = _resolve_likelihood(config, matrix_scan.is_counts)
+        return (config, *prepare_backed(matrix, matrix_scan, config.data, config.model.likelihood))
     adata = read(config.data.path, layer=config.data.layer, transpose=config.data.transpose,
                  sample_sheet=config.data.sample_sheet)
     config = resolve_likelihood(adata, config)
@@ -304,6 +342,9 @@ def train_run(
     if auto_fix:
         from genevae.autofix import auto_fix_run
 
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise GenevaeError("--auto-fix runs its attempts in one process; drop --auto-fix "
+                               "under torchrun, or run it without torchrun.")
         if max_attempts < 1:
             raise GenevaeError(f"--max-attempts {max_attempts}: use at least 1.")
         out = Path(out)
@@ -312,15 +353,22 @@ def train_run(
                                "--overwrite to replace them.")
         return auto_fix_run(config, out, True, max_attempts, echo,
                             lambda cfg, folder, ow, say: train_run(cfg, folder, ow, say, True))
-    config, preprocessor, prepared = read_and_prepare(config)  # validated before any write
-    _check_batch_size(config, len(_split(config, prepared)[0]))  # before anything is written
-    run = prepare_run_folder(Path(out), overwrite)
-    atomic_write_text(run.config, config_to_toml(config))
-    run.log.write_text("", encoding="utf-8")
-    echo(f"run folder: {run.root}")
-    fitted, training = fit_prepared(preprocessor, prepared, config, run, echo)
-    atomic_write_text(run.config, config_to_toml(fitted.config))
-    return _conclude(fitted, training, run, echo, report)
+    with launch(config.train.device) as dist:
+        config, preprocessor, prepared = read_and_prepare(config)  # validated before any write
+        _check_batch_size(config, len(_split(config, prepared)[0]))  # before anything is written
+        dist.local_batch_size(config.train.batch_size)
+        if not dist.is_main:
+            fitted, training = fit_prepared(preprocessor, prepared, config, None, _silent,
+                                            distributed=dist)
+            return RunResult(fitted, training, diagnose(training.history), None)
+        run = prepare_run_folder(Path(out), overwrite)
+        atomic_write_text(run.config, config_to_toml(config))
+        run.log.write_text("", encoding="utf-8")
+        echo(f"run folder: {run.root}")
+        fitted, training = fit_prepared(preprocessor, prepared, config, run, echo,
+                                        distributed=dist)
+        atomic_write_text(run.config, config_to_toml(fitted.config))
+        return _conclude(fitted, training, run, echo, report)
 
 
 def _conclude(
@@ -355,12 +403,18 @@ def resume_run(run_dir: str | Path, echo: Echo = _print, report: bool = True) ->
     run = RunFolder(Path(run_dir))
     checkpoint = load_checkpoint(run.last_checkpoint)
     config = build_config(checkpoint["config"], where=str(run.last_checkpoint))
-    config, preprocessor, prepared = read_and_prepare(config)
-    done = int(checkpoint["trainer"]["epochs_done"])
-    echo(f"resuming {run.root} after epoch {done} of {config.train.epochs}")
-    _truncate_log(run, done)
-    fitted, training = fit_prepared(preprocessor, prepared, config, run, echo, checkpoint)
-    return _conclude(fitted, training, run, echo, report)
+    with launch(config.train.device) as dist:
+        config, preprocessor, prepared = read_and_prepare(config)
+        done = int(checkpoint["trainer"]["epochs_done"])
+        if not dist.is_main:
+            fitted, training = fit_prepared(preprocessor, prepared, config, None, _silent,
+                                            checkpoint, distributed=dist)
+            return RunResult(fitted, training, diagnose(training.history), None)
+        echo(f"resuming {run.root} after epoch {done} of {config.train.epochs}")
+        _truncate_log(run, done)
+        fitted, training = fit_prepared(preprocessor, prepared, config, run, echo, checkpoint,
+                                        distributed=dist)
+        return _conclude(fitted, training, run, echo, report)
 
 
 def _truncate_log(run: RunFolder, n_epochs: int) -> None:
@@ -404,6 +458,22 @@ def encode_tensors(
     return torch.cat(means).numpy(), torch.cat(logvars).numpy()
 
 
+@torch.no_grad()
+def encode_batches(
+    model: VAE, batches: BatchSource
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior means and log-variances (each (n_cells, n_latent)) and libraries (n_cells,)
+    of the cells of unshuffled ``batches``, in their order (in memory or streamed)."""
+    model.eval()
+    means, logvars, libraries = [], [], []
+    for batch in batches.epoch(0):
+        mean, logvar = model.encode(batch.x, batch.library, batch.conditions)
+        means.append(mean)
+        logvars.append(logvar)
+        libraries.append(batch.library)
+    return torch.cat(means).numpy(), torch.cat(logvars).numpy(), torch.cat(libraries).numpy()
+
+
 def encode(fitted: FittedModel, adata: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of ``adata``'s cells, each (n_cells, n_latent)."""
     pre = fitted.preprocessor
@@ -435,13 +505,33 @@ def simulate_to_files(
 
 def embed_file(
     run_dir: str | Path, data: str | Path, out: str | Path, layer: str | None = None,
-    overwrite: bool = False,
+    overwrite: bool = False, backed: bool | None = None, chunk_size: int | None = None,
 ) -> Path:
-    """Encode the cells of ``data`` with the run's model; write ``obsm["X_genevae"]`` to ``out``."""
+    """Encode the cells of ``data`` with the run's model; write ``obsm["X_genevae"]`` to ``out``.
+
+    With ``backed`` the matrix (``X`` or ``layer``, CSR) is encoded ``chunk_size`` cells at
+    a time (default: the run's chunk size) and ``out`` is a copy of the file with
+    ``obsm["X_genevae"]`` added, so neither step loads the matrix.
+    """
     out = Path(out)
     if out.exists() and not overwrite:
         raise GenevaeError(f"--out {out} exists; choose another file or pass --overwrite.")
     fitted = load_fitted(run_dir)
+    if backed:
+        chunk_size = chunk_size or fitted.config.data.chunk_size
+        _, cells = backed_cells(str(data), layer, fitted.preprocessor, chunk_size)
+        with cells.matrix:
+            all_cells = np.arange(cells.n_cells)
+            qz_mean, _, _ = encode_batches(fitted.model, cells.batches(all_cells, EVAL_BATCH_SIZE,
+                                                                       False))
+        with atomic_write(out) as tmp:
+            shutil.copyfile(data, tmp)
+            with h5py.File(tmp, "r+") as handle:
+                obsm = handle.require_group("obsm")
+                if "X_genevae" in obsm:
+                    del obsm["X_genevae"]
+                ad.io.write_elem(obsm, "X_genevae", qz_mean)
+        return out
     adata = read(data, layer=layer)
     qz_mean, _ = encode(fitted, adata)
     adata.obsm["X_genevae"] = qz_mean

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
-__all__ = ["Batch", "InMemoryBatches"]
+__all__ = ["Batch", "BatchSource", "InMemoryBatches", "epoch_generator"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,22 @@ class Batch:
         return self.x.shape[0]
 
 
+class BatchSource(Protocol):
+    """What the trainer needs of a batch source (in memory or streamed from disk)."""
+
+    @property
+    def n_cells(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def epoch(self, epoch: int) -> Iterator[Batch]: ...
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator that shuffles the cells of ``epoch`` (0-based) under ``seed``."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
 class InMemoryBatches:
     """Batches over a subset of rows of pre-built tensors.
 
@@ -50,6 +67,9 @@ class InMemoryBatches:
         Cells per batch; the last batch may be smaller.
     shuffle, seed
         Shuffle the rows each epoch with a generator seeded by ``(seed, epoch)``.
+    device
+        Where the batches are: the served rows are moved there once, so batches
+        are slices on the device (no host transfer per batch).
     """
 
     def __init__(
@@ -61,11 +81,12 @@ class InMemoryBatches:
         batch_size: int,
         shuffle: bool,
         seed: int = 0,
+        device: torch.device | str | None = None,
     ) -> None:
         index = torch.as_tensor(indices, dtype=torch.long)
-        self.x = x[index]  # (n, n_genes), contiguous so batches are cheap slices
-        self.library = library[index]
-        self.conditions = conditions[index]
+        self.x = x[index].to(device=device)  # (n, n_genes), contiguous so batches are cheap slices
+        self.library = library[index].to(device=device)
+        self.conditions = conditions[index].to(device=device)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
@@ -80,8 +101,8 @@ class InMemoryBatches:
     def epoch(self, epoch: int) -> Iterator[Batch]:
         """Yield the batches of ``epoch`` (0-based)."""
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            order = torch.randperm(self.n_cells, generator=generator)
+            order = torch.randperm(self.n_cells, generator=epoch_generator(self.seed, epoch))
+            order = order.to(self.x.device)
         for start in range(0, self.n_cells, self.batch_size):
             if self.shuffle:
                 rows = order[start : start + self.batch_size]

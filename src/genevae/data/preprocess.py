@@ -29,6 +29,7 @@ import scipy.sparse as sp
 import torch
 
 from genevae.config import LIKELIHOODS, DataConfig
+from genevae.data.batches import InMemoryBatches
 from genevae.data.io import as_float32, check_unique_names, shown_names
 from genevae.errors import GenevaeError
 
@@ -145,7 +146,18 @@ class Preprocessor:
         GenevaeError
             If some modelled genes are missing from ``adata``.
         """
-        index = pd.Index(adata.var_names.astype(str)).get_indexer(list(self.gene_names))
+        index = self.gene_index(adata.var_names)
+        return as_float32(_matrix(adata, None, "the data")[:, index])
+
+    def gene_index(self, var_names: pd.Index) -> np.ndarray:
+        """(n_genes,) positions of :attr:`gene_names` among ``var_names``.
+
+        Raises
+        ------
+        GenevaeError
+            If some modelled genes are missing from ``var_names``.
+        """
+        index = pd.Index(var_names.astype(str)).get_indexer(list(self.gene_names))
         missing = [name for name, i in zip(self.gene_names, index, strict=True) if i < 0]
         if missing:
             raise GenevaeError(
@@ -153,7 +165,7 @@ class Preprocessor:
                 f"from the data ({shown_names(missing)}); embed data with the same gene "
                 "identifiers as the training data (same annotation, symbols vs Ensembl ids)."
             )
-        return as_float32(_matrix(adata, None, "the data")[:, index])
+        return index
 
     def transform_matrix(self, X: np.ndarray | sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
         """The model's target and library for rows over :attr:`gene_names`.
@@ -298,6 +310,23 @@ class PreparedData:
     def n_genes(self) -> int:
         return int(self.x.shape[1])
 
+    def tensors(self, cells: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, library)`` of ``cells``: (n, n_genes) and (n,)."""
+        index = torch.as_tensor(cells, dtype=torch.long)
+        return self.x[index], self.library[index]
+
+    def batches(
+        self,
+        indices: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        device: torch.device | str | None = None,
+    ) -> InMemoryBatches:
+        """Batches over the cells ``indices`` (see :class:`InMemoryBatches`)."""
+        return InMemoryBatches(self.x, self.library, self.conditions, indices, batch_size,
+                               shuffle, seed, device)
+
 
 # --- matrix helpers ------------------------------------------------------------------------
 
@@ -319,17 +348,25 @@ def _log1p_normalise(matrix, library: np.ndarray, target_sum: float):
     return np.log1p(matrix * scale[:, None])
 
 
-def _column_mean_var(matrix) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and population variance (ddof 0) from sums and sums of squares.
-
-    ``var = Σx²/n - (Σx/n)²``, accumulated in float64; works on CSR without densifying.
-    """
-    n = matrix.shape[0]
+def column_sums(matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(n_genes,) float64 per-column sums of the values and of their squares (CSR not densified)."""
     matrix = matrix.astype(np.float64)  # scipy sums in the input dtype
     squares = matrix.multiply(matrix) if sp.issparse(matrix) else np.square(matrix)
-    mean = np.asarray(matrix.sum(axis=0)).ravel() / n
-    mean_square = np.asarray(squares.sum(axis=0)).ravel() / n
+    return np.asarray(matrix.sum(axis=0)).ravel(), np.asarray(squares.sum(axis=0)).ravel()
+
+
+def mean_var_from_sums(
+    total: np.ndarray, total_square: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population variance (ddof 0): ``var = Σx²/n - (Σx/n)²``, clipped at 0."""
+    mean = total / n
+    mean_square = total_square / n
     return mean, np.maximum(mean_square - mean**2, 0.0)
+
+
+def _column_mean_var(matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and population variance (ddof 0), accumulated in float64."""
+    return mean_var_from_sums(*column_sums(matrix), matrix.shape[0])
 
 
 def _nonzero_columns(matrix) -> np.ndarray:
@@ -390,33 +427,96 @@ def looks_like_counts(X: np.ndarray | sp.spmatrix) -> bool:
     return _first_offending(as_float32(X), _is_not_count) is None
 
 
-def _looks_log_normalised(matrix) -> bool:
-    """Non-negative, not all integers, and max below :data:`LOG_NORMALISED_MAX`."""
-    return (
-        not looks_like_counts(matrix)
-        and float(matrix.min()) >= 0
-        and float(matrix.max()) < LOG_NORMALISED_MAX
+Offending = tuple[int, int, int, float]  # (count, row, column, first value)
+
+
+@dataclass(frozen=True)
+class ValueSummary:
+    """What the value checks need of a matrix, mergeable over chunks of rows.
+
+    Attributes
+    ----------
+    non_finite, negative, fractional
+        (count, row, column, value) of the first offending entry in reading order
+        (row by row) and the number of such entries; None when there is none.
+    minimum, maximum
+        Over all entries, implicit zeros of a sparse matrix included.
+    """
+
+    non_finite: Offending | None
+    negative: Offending | None
+    fractional: Offending | None
+    minimum: float
+    maximum: float
+
+    @property
+    def is_counts(self) -> bool:
+        return self.non_finite is None and self.negative is None and self.fractional is None
+
+    @property
+    def looks_log_normalised(self) -> bool:
+        """Non-negative, not all integers, and max below :data:`LOG_NORMALISED_MAX`."""
+        return not self.is_counts and self.minimum >= 0 and self.maximum < LOG_NORMALISED_MAX
+
+    def log_normalised_note(self) -> str:
+        return (
+            f"They look already log-normalised (non-negative, non-integer, max "
+            f"{self.maximum:.3g} < {LOG_NORMALISED_MAX:g})."
+        )
+
+
+def summarise_values(matrix, row_offset: int = 0) -> ValueSummary:
+    """The :class:`ValueSummary` of ``matrix`` (dense or CSR) whose first row is ``row_offset``."""
+
+    def first(is_bad) -> Offending | None:
+        found = _first_offending(matrix, is_bad)
+        return None if found is None else (found[0], found[1] + row_offset, found[2], found[3])
+
+    with np.errstate(invalid="ignore"):
+        return ValueSummary(
+            non_finite=first(lambda v: ~np.isfinite(v)),
+            negative=first(lambda v: v < 0),
+            fractional=first(lambda v: v != np.round(v)),
+            minimum=float(matrix.min()),
+            maximum=float(matrix.max()),
+        )
+
+
+def merge_values(first: ValueSummary, later: ValueSummary) -> ValueSummary:
+    """The summary of two consecutive row ranges (``first`` above ``later``)."""
+
+    def merged(a: Offending | None, b: Offending | None) -> Offending | None:
+        if a is None or b is None:
+            return a or b
+        return (a[0] + b[0], *a[1:])
+
+    return ValueSummary(
+        non_finite=merged(first.non_finite, later.non_finite),
+        negative=merged(first.negative, later.negative),
+        fractional=merged(first.fractional, later.fractional),
+        minimum=min(first.minimum, later.minimum),
+        maximum=max(first.maximum, later.maximum),
     )
 
 
-def _log_normalised_note(matrix) -> str:
-    return (
-        f"They look already log-normalised (non-negative, non-integer, max "
-        f"{float(matrix.max()):.3g} < {LOG_NORMALISED_MAX:g})."
-    )
-
-
-def _check_values(matrix, adata: ad.AnnData, likelihood: str, strict: bool, source: str) -> bool:
+def _check_values(
+    values: ValueSummary,
+    obs_names: pd.Index,
+    var_names: pd.Index,
+    likelihood: str,
+    strict: bool,
+    source: str,
+) -> bool:
     """Raise or warn on NaN/inf, negatives and non-integers; return whether values are counts.
 
     Counts are non-negative and integer-valued.
     """
 
-    def where(found: tuple[int, int, int, float]) -> str:
+    def where(found: Offending) -> str:
         _, row, column, value = found
-        return f"{value:g} for cell {adata.obs_names[row]!r}, gene {adata.var_names[column]!r}"
+        return f"{value:g} for cell {obs_names[row]!r}, gene {var_names[column]!r}"
 
-    non_finite = _first_offending(matrix, lambda v: ~np.isfinite(v))
+    non_finite = values.non_finite
     if non_finite is not None:
         raise GenevaeError(
             f"{source}: found {_count(non_finite[0], 'NaN or infinite value')} (first: "
@@ -424,9 +524,8 @@ def _check_values(matrix, adata: ad.AnnData, likelihood: str, strict: bool, sour
             "Replace them (e.g. with 0 if they mean 'not detected') or drop those cells or "
             "genes before training."
         )
-    negative = _first_offending(matrix, lambda v: v < 0)
-    fractional = _first_offending(matrix, lambda v: v != np.round(v))
-    is_counts = negative is None and fractional is None
+    negative, fractional = values.negative, values.fractional
+    is_counts = values.is_counts
     if likelihood not in _COUNT_LIKELIHOODS:
         return is_counts
     if negative is not None:
@@ -437,7 +536,7 @@ def _check_values(matrix, adata: ad.AnnData, likelihood: str, strict: bool, sour
             "a layer."
         )
     if fractional is not None:
-        hint = f" {_log_normalised_note(matrix)}" if _looks_log_normalised(matrix) else ""
+        hint = f" {values.log_normalised_note()}" if values.looks_log_normalised else ""
         message = (
             f"{source}: found {_count(fractional[0], 'non-integer value')} (first: "
             f"{where(fractional)}), but the {likelihood} likelihood models raw counts.{hint} Use "
@@ -541,36 +640,31 @@ def _check_split_size(n_cells: int, val_fraction: float, source: str) -> None:
 # --- fitting -------------------------------------------------------------------------------
 
 
-def _top_variable_genes(matrix, n_top_genes: int, on_log1p: bool, target_sum: float) -> np.ndarray:
-    """Indices (sorted) of the ``n_top_genes`` columns with the highest variance.
-
-    The variance is taken of ``log1p(x / library * target_sum)`` (library = row sum)
-    when ``on_log1p``, else of the values themselves; ties keep the earlier gene.
-    """
-    values = _log1p_normalise(matrix, _row_sums(matrix), target_sum) if on_log1p else matrix
-    _, variance = _column_mean_var(values)
+def top_variable_genes(variance: np.ndarray, n_top_genes: int) -> np.ndarray:
+    """Positions (sorted) of the ``n_top_genes`` highest ``variance`` values; ties keep the earlier."""
     order = np.argsort(-variance, kind="stable")
     return np.sort(order[:n_top_genes])
 
 
-def _fit(
-    adata: ad.AnnData,
-    likelihood: str,
-    condition_keys: tuple[str, ...],
-    n_top_genes: int | None,
-    strict: bool,
-    source: str,
-    layer: str | None = None,
-) -> tuple[Preprocessor, np.ndarray, np.ndarray | sp.csr_matrix]:
-    """The preprocessor, the mask of kept cells and the matrix over the kept genes."""
+def _in_memory_variance(matrix, on_log1p: bool, target_sum: float) -> np.ndarray:
+    """Per-column variance of ``log1p(x / library * target_sum)`` (library = row sum)
+    when ``on_log1p``, else of the values themselves."""
+    values = _log1p_normalise(matrix, _row_sums(matrix), target_sum) if on_log1p else matrix
+    return _column_mean_var(values)[1]
+
+
+def fit_categories(obs: pd.DataFrame, condition_keys: tuple[str, ...], source: str):
+    """The categories of each condition key (checked: present, complete, ≥ 2 categories)."""
+    return tuple(_fit_categories(obs, key, source) for key in condition_keys)
+
+
+def check_likelihood(likelihood: str) -> None:
     if likelihood not in LIKELIHOODS:
         raise GenevaeError(f"likelihood {likelihood!r}: choose one of {', '.join(LIKELIHOODS)}.")
-    condition_keys = tuple(condition_keys)
-    categories = tuple(_fit_categories(adata.obs, key, source) for key in condition_keys)
-    matrix = _matrix(adata, layer, source)
-    check_unique_names(adata.var_names, "gene", source)
-    is_counts = _check_values(matrix, adata, likelihood, strict, source)
-    transform = "log1p" if likelihood == "gaussian" and is_counts else "none"
+
+
+def choose_transform(likelihood: str, is_counts: bool, values: ValueSummary, source: str) -> str:
+    """``"log1p"`` for the Gaussian on counts, else ``"none"`` (logged)."""
     if likelihood == "gaussian" and is_counts:
         log.info(
             "%s: values are counts (non-negative integers): modelling log1p of "
@@ -578,19 +672,43 @@ def _fit(
             source,
         )
     elif likelihood == "gaussian":
-        note = f" {_log_normalised_note(matrix)}" if _looks_log_normalised(matrix) else ""
+        note = f" {values.log_normalised_note()}" if values.looks_log_normalised else ""
         log.info(
             "%s: values are continuous (negative or non-integer): standardising each gene only.%s",
             source,
             note,
         )
+    return "log1p" if likelihood == "gaussian" and is_counts else "none"
 
-    genes = np.flatnonzero(_nonzero_columns(matrix))
-    if len(genes) < adata.n_vars:
+
+def selects_on_log1p(likelihood: str, is_counts: bool) -> bool:
+    """Whether gene variances are taken of log1p-normalised counts (else of the values)."""
+    return is_counts or likelihood in _COUNT_LIKELIHOODS
+
+
+def uses_library(likelihood: str, transform: str) -> bool:
+    """Whether cells are normalised by their library (so empty cells are dropped)."""
+    return likelihood in _COUNT_LIKELIHOODS or transform == "log1p"
+
+
+def choose_genes(
+    expressed: np.ndarray,
+    n_top_genes: int | None,
+    on_log1p: bool,
+    variance_of,
+    source: str,
+) -> np.ndarray:
+    """Indices of the modelled genes: the expressed ones, or their ``n_top_genes`` most variable.
+
+    ``expressed`` is (n_genes,) bool; ``variance_of(genes)`` gives the variance of
+    those genes (see :func:`top_variable_genes`).
+    """
+    genes = np.flatnonzero(expressed)
+    if len(genes) < len(expressed):
         log.info(
             "%s: dropped %s that are zero in every cell.",
             source,
-            _count(adata.n_vars - len(genes), "gene"),
+            _count(len(expressed) - len(genes), "gene"),
         )
     if not len(genes):
         raise GenevaeError(
@@ -598,10 +716,7 @@ def _fit(
         )
     if n_top_genes is not None:
         if n_top_genes < len(genes):
-            on_log1p = is_counts or likelihood in _COUNT_LIKELIHOODS
-            genes = genes[
-                _top_variable_genes(matrix[:, genes], n_top_genes, on_log1p, DEFAULT_TARGET_SUM)
-            ]
+            genes = genes[top_variable_genes(variance_of(genes), n_top_genes)]
             log.info(
                 "%s: kept the %d most variable genes (variance of %s).",
                 source,
@@ -615,22 +730,59 @@ def _fit(
                 n_top_genes,
                 len(genes),
             )
+    return genes
+
+
+def check_kept_cells(keep: np.ndarray, obs_names: pd.Index, strict: bool, source: str) -> None:
+    """Log (or, with ``strict``, raise on) cells without counts in the modelled genes."""
+    n_empty = int((~keep).sum())
+    if n_empty:
+        message = (
+            f"{source}: {_count(n_empty, 'cell')} without counts in the modelled genes "
+            f"(first: {obs_names[int(np.argmin(keep))]!r})"
+        )
+        if strict:
+            raise GenevaeError(message + "; remove them, or drop --strict to skip them.")
+        log.info("%s; dropped them.", message)
+    if not keep.any():
+        raise GenevaeError(f"{source}: no cell has counts in the modelled genes.")
+
+
+def standardisation(mean: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(gene_mean, gene_std)``; a gene with sd below :data:`MIN_GENE_STD` is not scaled."""
+    std = np.sqrt(variance)
+    return mean, np.where(std < MIN_GENE_STD, 1.0, std)
+
+
+def _fit(
+    adata: ad.AnnData,
+    likelihood: str,
+    condition_keys: tuple[str, ...],
+    n_top_genes: int | None,
+    strict: bool,
+    source: str,
+    layer: str | None = None,
+) -> tuple[Preprocessor, np.ndarray, np.ndarray | sp.csr_matrix]:
+    """The preprocessor, the mask of kept cells and the matrix over the kept genes."""
+    check_likelihood(likelihood)
+    condition_keys = tuple(condition_keys)
+    categories = fit_categories(adata.obs, condition_keys, source)
+    matrix = _matrix(adata, layer, source)
+    check_unique_names(adata.var_names, "gene", source)
+    values = summarise_values(matrix)
+    is_counts = _check_values(values, adata.obs_names, adata.var_names, likelihood, strict, source)
+    transform = choose_transform(likelihood, is_counts, values, source)
+    on_log1p = selects_on_log1p(likelihood, is_counts)
+    genes = choose_genes(
+        _nonzero_columns(matrix), n_top_genes, on_log1p,
+        lambda genes: _in_memory_variance(matrix[:, genes], on_log1p, DEFAULT_TARGET_SUM), source,
+    )
     selected = matrix[:, genes]
 
     keep = np.ones(adata.n_obs, dtype=bool)
-    if likelihood in _COUNT_LIKELIHOODS or transform == "log1p":
+    if uses_library(likelihood, transform):
         keep = _row_sums(selected) > 0
-        n_empty = int((~keep).sum())
-        if n_empty:
-            message = (
-                f"{source}: {_count(n_empty, 'cell')} without counts in the modelled genes "
-                f"(first: {adata.obs_names[int(np.argmin(keep))]!r})"
-            )
-            if strict:
-                raise GenevaeError(message + "; remove them, or drop --strict to skip them.")
-            log.info("%s; dropped them.", message)
-        if not keep.any():
-            raise GenevaeError(f"{source}: no cell has counts in the modelled genes.")
+        check_kept_cells(keep, adata.obs_names, strict, source)
 
     gene_mean = gene_std = None
     if likelihood == "gaussian":
@@ -640,9 +792,7 @@ def _fit(
             if transform == "log1p"
             else rows
         )
-        mean, variance = _column_mean_var(values)
-        std = np.sqrt(variance)
-        gene_mean, gene_std = mean, np.where(std < MIN_GENE_STD, 1.0, std)
+        gene_mean, gene_std = standardisation(*_column_mean_var(values))
     preprocessor = Preprocessor(
         gene_names=tuple(adata.var_names[genes].astype(str)),
         likelihood=likelihood,

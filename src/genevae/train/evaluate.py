@@ -6,12 +6,13 @@ make validation look better than training (nanoGPT's ``estimate_loss``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from genevae.data.batches import InMemoryBatches
+from genevae.data.batches import BatchSource
 
 __all__ = ["SplitMetrics", "evaluate", "ACTIVE_UNIT_VARIANCE"]
 
@@ -50,36 +51,45 @@ class SplitMetrics:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: InMemoryBatches) -> SplitMetrics:
+def evaluate(
+    model: torch.nn.Module,
+    batches: BatchSource,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> SplitMetrics:
     """Average reconstruction and KL over ``batches`` in eval mode.
 
     The KL weight does not enter: the caller combines recon and KL with β.
+    ``reduce`` sums the packed per-process sums over processes (DDP, where each
+    process holds a shard of the cells); the averages are then global.
     """
     was_training = model.training
     model.eval()
-    recon = kl = 0.0
-    kl_per_dim = mean_sum = mean_sq_sum = None
-    n_cells = 0
+    sums = None  # recon, kl, cells, then per dimension: kl, mean, mean squared (float64, CPU)
     for batch in batches.epoch(0):
         out = model.loss(batch.x, batch.library, batch.conditions, kl_weight=1.0)
-        recon += out.reconstruction_loss.double().sum().item()
-        kl += out.kl_local.double().sum().item()
-        mu = out.qz_mean.double()  # (batch, n_latent)
-        if kl_per_dim is None:
-            kl_per_dim = torch.zeros(mu.shape[1], dtype=torch.float64)
-            mean_sum = torch.zeros_like(kl_per_dim)
-            mean_sq_sum = torch.zeros_like(kl_per_dim)
-        kl_per_dim += out.kl_per_dim.double().sum(0)
-        mean_sum += mu.sum(0)
-        mean_sq_sum += (mu * mu).sum(0)
-        n_cells += len(batch)
+        mu = out.qz_mean.cpu().double()  # (batch, n_latent); MPS has no float64
+        kl_per_dim = out.kl_per_dim.cpu().double()
+        part = torch.cat([
+            torch.stack([out.reconstruction_loss.cpu().double().sum(),
+                         out.kl_local.cpu().double().sum(),
+                         torch.tensor(float(len(batch)), dtype=torch.float64)]),
+            kl_per_dim.sum(0), mu.sum(0), (mu * mu).sum(0),
+        ])  # (3 + 3 n_latent,)
+        sums = part if sums is None else sums + part
     model.train(was_training)
-    mean = mean_sum / n_cells
-    variance = (mean_sq_sum / n_cells - mean * mean).clamp_min(0.0) * n_cells / max(n_cells - 1, 1)
+    if sums is None:
+        sums = torch.zeros(3 + 3 * model.n_latent, dtype=torch.float64)
+    if reduce is not None:
+        sums = reduce(sums)
+    recon, kl, n_cells = sums[:3].tolist()
+    kl_per_dim, mean_sum, mean_sq_sum = sums[3:].reshape(3, -1)
+    n = max(n_cells, 1.0)
+    mean = mean_sum / n
+    variance = (mean_sq_sum / n - mean * mean).clamp_min(0.0) * n / max(n - 1, 1)
     return SplitMetrics(
-        recon=recon / n_cells,
-        kl=kl / n_cells,
-        kl_per_dim=(kl_per_dim / n_cells).numpy(),
+        recon=recon / n,
+        kl=kl / n,
+        kl_per_dim=(kl_per_dim / n).numpy(),
         posterior_mean_variance=variance.numpy(),
-        n_cells=n_cells,
+        n_cells=int(n_cells),
     )

@@ -33,12 +33,13 @@ import torch
 from tqdm.auto import tqdm
 
 from genevae.config import ObjectiveConfig, TrainConfig
-from genevae.data.batches import InMemoryBatches
+from genevae.data.batches import BatchSource
 from genevae.history.history import History, HistoryMeta
 from genevae.history.logline import format_epoch_line
 from genevae.runfolder import RunFolder
 from genevae.train.checkpoint import save_checkpoint
 from genevae.train.controller import PIState, pi_kl_weight
+from genevae.train.distributed import SINGLE_PROCESS, Distributed
 from genevae.train.evaluate import evaluate
 from genevae.train.records import epoch_record
 from genevae.train.schedules import kl_weight as scheduled_kl_weight
@@ -150,6 +151,9 @@ class Trainer:
         Called with the history after each epoch; returns lines to print (the live diagnosis).
     echo
         Where the per-epoch lines go (default: stdout).
+    distributed
+        This process's place in a DDP group (:mod:`genevae.train.distributed`); the
+        model must already be on its device. Default: one process.
     """
 
     def __init__(
@@ -163,8 +167,11 @@ class Trainer:
         checkpoint_extra: Mapping[str, Any] | None = None,
         on_epoch: Callable[[History], list[str]] | None = None,
         echo: Callable[[str], None] | None = None,
+        distributed: Distributed | None = None,
     ) -> None:
         self.model = model
+        self.dist = distributed or SINGLE_PROCESS
+        self.step_model = self.dist.wrap(model)  # what a training step calls: DDP or the model
         self.objective = objective
         self.train_config = train
         self.n_epochs = n_epochs
@@ -209,9 +216,9 @@ class Trainer:
     # -- the loop ----------------------------------------------------------
     def fit(
         self,
-        train_batches: InMemoryBatches,
-        val_batches: InMemoryBatches,
-        train_eval_batches: InMemoryBatches,
+        train_batches: BatchSource,
+        val_batches: BatchSource,
+        train_eval_batches: BatchSource,
     ) -> TrainingResult:
         """Train from ``self.state.epochs_done`` to ``n_epochs``.
 
@@ -225,9 +232,10 @@ class Trainer:
         with _StopSignal() as stop:
             for epoch in range(self.state.epochs_done, self.n_epochs):
                 beta = self._epoch_kl_weight(epoch)
-                torch.manual_seed(epoch_seed(self.train_config.seed, epoch))
+                torch.manual_seed(self.dist.seed(epoch_seed(self.train_config.seed, epoch)))
                 started = time.perf_counter()
                 outcome, running = self._train_epoch(train_batches, beta, epoch, stop, show_bar)
+                running = self.dist.average(running, train_batches.n_cells)
                 if self.state.controller is not None:
                     beta = self.state.controller.beta  # the β the epoch ended with
                 if outcome == "interrupted":
@@ -237,8 +245,8 @@ class Trainer:
                     stop_reason, diverged_epoch = "diverged", epoch + 1
                     self.state.records.append(_diverged_record(epoch + 1, beta))
                     break
-                train_metrics = evaluate(self.model, train_eval_batches)
-                val_metrics = evaluate(self.model, val_batches)
+                train_metrics = evaluate(self.model, train_eval_batches, self.dist.all_reduce_sum)
+                val_metrics = evaluate(self.model, val_batches, self.dist.all_reduce_sum)
                 record = epoch_record(
                     epoch=epoch + 1,
                     kl_weight=beta,
@@ -249,7 +257,7 @@ class Trainer:
                     n_genes=self.meta.n_genes or 1,
                     loss_reduction=self.objective.loss_reduction,
                     seconds=time.perf_counter() - started,
-                    n_train_cells=train_batches.n_cells,
+                    n_train_cells=train_batches.n_cells * self.dist.world_size,
                 )
                 if not all(math.isfinite(record[k]) for k in ("train_loss", "val_loss")):
                     stop_reason, diverged_epoch = "diverged", epoch + 1
@@ -269,7 +277,7 @@ class Trainer:
                 if self.on_epoch is not None:
                     for line in self.on_epoch(history):
                         self.echo(line)
-                if stop.received:
+                if self.dist.any(stop.received):
                     stop_reason = "interrupted"
                     break
                 patience = self.train_config.early_stopping_patience
@@ -289,7 +297,7 @@ class Trainer:
 
     def _train_epoch(
         self,
-        batches: InMemoryBatches,
+        batches: BatchSource,
         beta: float,
         epoch: int,
         stop: _StopSignal,
@@ -303,7 +311,7 @@ class Trainer:
         (dropout active, weights changing).
         """
         self.model.train()
-        totals = torch.zeros(3, dtype=torch.float64)  # objective, recon, kl (cell-weighted)
+        totals = self.dist.accumulator(3)  # objective, recon, kl (cell-weighted), on the device
         n_cells = 0
         mean = self.objective.loss_reduction == "mean"
         steps = batches.epoch(epoch)
@@ -311,9 +319,7 @@ class Trainer:
             steps = tqdm(steps, total=len(batches), desc=f"epoch {epoch + 1:03d}", leave=False)
         clip = self.train_config.grad_clip
         for batch in steps:
-            if stop.received:
-                return "interrupted", {}
-            out = self.model.loss(
+            out = self.step_model(
                 batch.x,
                 batch.library,
                 batch.conditions,
@@ -321,15 +327,16 @@ class Trainer:
                 free_bits=self.objective.free_bits,
                 reduction=self.objective.loss_reduction,
             )
-            if not torch.isfinite(out.objective):
-                return "diverged", {}
+            halt = self.dist.halt(stop.received, out.objective)  # the same on every rank
+            if halt:
+                return halt, {}
             self.optimizer.zero_grad(set_to_none=True)
             out.objective.backward()
             if clip:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.optimizer.step()
             if self.state.controller is not None:
-                kl_per_dim = out.kl_local.detach().mean().item() / self.model.n_latent
+                kl_per_dim = self.dist.mean(out.kl_local.detach().mean()) / self.model.n_latent
                 self.state.controller = pi_kl_weight(self.state.controller, kl_per_dim,
                                                      self.objective.kl_target)
                 beta = self.state.controller.beta
@@ -337,7 +344,7 @@ class Trainer:
                 recon, kl = out.reconstruction_loss.mean(), out.kl_local.mean()
                 if mean:
                     recon, kl = recon / self.model.n_genes, kl / self.model.n_latent
-                totals += torch.stack([out.objective.detach(), recon, kl]).double() * len(batch)
+                totals += torch.stack([out.objective.detach(), recon, kl]).to(totals.dtype) * len(batch)
             n_cells += len(batch)
         loss, recon, kl = (totals / max(n_cells, 1)).tolist()
         return "ok", {"loss": loss, "recon": recon, "kl": kl}
