@@ -21,7 +21,8 @@ def _inputs(dtype: torch.dtype, zinb: bool, seed: int = 0):
     library = torch.randint(5, 400, (N_CELLS,), generator=generator).to(dtype)
     mu = library.unsqueeze(-1) * torch.softmax(logits, dim=-1)
     x = torch.poisson(mu, generator=generator)
-    x[1, :3] = torch.tensor([1e3, 1e4, 5.0], dtype=dtype)
+    x[1, :5] = torch.tensor([1e3, 1e4, 5.0, 31.0, 32.0], dtype=dtype)  # around the table's end
+    x[3, :2] = torch.tensor([0.5, 2.5], dtype=dtype)  # non-integer counts
     x[2], library[2] = 0.0, 0.0  # an empty cell
     zi_logits = 3.0 * torch.randn(N_CELLS, N_GENES, generator=generator, dtype=dtype) if zinb else None
     return logits, library, log_theta, zi_logits, x
