@@ -62,17 +62,22 @@ class InMemoryBatches:
         shuffle: bool,
         seed: int = 0,
     ) -> None:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        self.x = x[index]  # (n, n_genes), contiguous so batches are cheap slices
-        self.library = library[index]
-        self.conditions = conditions[index]
+        # The rows are gathered per batch, not copied here: the training, validation and
+        # evaluation sources of a run share one matrix in memory.
+        self.index = torch.as_tensor(indices, dtype=torch.long)  # (n,)
+        self._tensors = (x, library, conditions)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
 
     @property
+    def x(self) -> torch.Tensor:
+        """(n, n_genes) the rows this source serves (a copy)."""
+        return self._tensors[0][self.index]
+
+    @property
     def n_cells(self) -> int:
-        return self.x.shape[0]
+        return self.index.shape[0]
 
     def __len__(self) -> int:
         return -(-self.n_cells // self.batch_size)
@@ -84,8 +89,7 @@ class InMemoryBatches:
             order = torch.randperm(self.n_cells, generator=generator)
         for start in range(0, self.n_cells, self.batch_size):
             if self.shuffle:
-                rows = order[start : start + self.batch_size]
-                yield Batch(self.x[rows], self.library[rows], self.conditions[rows])
+                rows = self.index[order[start : start + self.batch_size]]
             else:
-                stop = start + self.batch_size
-                yield Batch(self.x[start:stop], self.library[start:stop], self.conditions[start:stop])
+                rows = self.index[start : start + self.batch_size]
+            yield Batch(*(tensor[rows] for tensor in self._tensors))
