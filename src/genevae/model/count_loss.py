@@ -48,9 +48,10 @@ SMALL_COUNT_TABLE = 32
 class _NonZero(NamedTuple):
     """The non-zero entries of a (batch, n_genes) count matrix, in row-major order."""
 
-    flat: Tensor  # (n_nonzero,) position in the flattened matrix
+    rows: Tensor  # (n_nonzero,) cell
     cols: Tensor  # (n_nonzero,) gene
     counts: Tensor  # (n_nonzero,) value
+    flat: Tensor  # (n_nonzero,) position in the flattened matrix
 
 
 def _nonzero(x: Tensor) -> _NonZero:
@@ -60,8 +61,8 @@ def _nonzero(x: Tensor) -> _NonZero:
     else:
         flat = mask.nonzero().squeeze(-1)
     n_genes = x.shape[-1]
-    cols = flat - torch.div(flat, n_genes, rounding_mode="floor") * n_genes
-    return _NonZero(flat, cols, x.reshape(-1).index_select(0, flat))
+    rows = torch.div(flat, n_genes, rounding_mode="floor")
+    return _NonZero(rows, flat - rows * n_genes, x.reshape(-1).index_select(0, flat), flat)
 
 
 def _log_gamma_terms(
@@ -96,12 +97,6 @@ def _log_gamma_terms(
     return log_terms, digamma_diff
 
 
-def _scatter(nonzero: _NonZero, values: Tensor, shape: torch.Size) -> Tensor:
-    """A dense (batch, n_genes) matrix with ``values`` at the non-zero entries, 0 elsewhere."""
-    dense = torch.zeros(shape.numel(), dtype=values.dtype, device=values.device)
-    return dense.index_copy_(0, nonzero.flat, values).view(shape)
-
-
 class _CountLoss(torch.autograd.Function):
     """-log p(x) summed over genes, (batch,) nats per cell; see the module docstring."""
 
@@ -116,53 +111,63 @@ class _CountLoss(torch.autograd.Function):
     ) -> Tensor:
         need_grad = any(ctx.needs_input_grad[:4])
         theta = px_log_theta.exp()  # (n_genes,)
-        log_scale = F.log_softmax(px_logits, dim=-1)  # log px_scale
-        u = (log_scale + log_library.unsqueeze(-1)) - px_log_theta  # log(mu / theta)
+        # u = log(mu / theta) = log px_scale + log library - log theta; in place: each
+        # (batch, n_genes) operation costs a pass over memory, and a thread barrier.
+        u = F.log_softmax(px_logits, dim=-1).add_(log_library.unsqueeze(-1)).sub_(px_log_theta)
         q = F.softplus(u)  # log(1 + mu / theta)
-        theta_q = theta * q  # -log NB(0)
+        # sum_g x u - (x + theta) q = sum_g x (u - q) - theta q, plus the lgamma terms
+        log_p = torch.linalg.vecdot(x, u - q)
+        theta_q = q.mul_(theta)  # -log NB(0); q itself is not needed again
+        log_p -= theta_q.sum(-1)
         nonzero = _nonzero(x)
         log_terms, digamma_diff = _log_gamma_terms(nonzero, theta, need_grad)
-        # sum_g x u - (x + theta) q, plus the lgamma terms of the non-zero entries
-        log_p = (x * (u - q)).sum(-1) - theta_q.sum(-1)
-        log_p = log_p + _scatter(nonzero, log_terms, x.shape).sum(-1)
+        log_p.index_add_(0, nonzero.rows, log_terms)
         if zi_logits is not None:
             # log p = -softplus(l) + log NB(x) for x > 0; -softplus(l) + logaddexp(l, -theta q)
             # for x = 0, where log NB(0) = -theta q is already in the sum above.
             is_zero = torch.ones_like(x).view(-1).index_fill_(0, nonzero.flat, 0.0).view(x.shape)
-            log_zero = torch.logaddexp(zi_logits, -theta_q)
-            log_p = log_p + (is_zero * (log_zero + theta_q)).sum(-1) - F.softplus(zi_logits).sum(-1)
+            log_zero = torch.logaddexp(zi_logits, -theta_q).add_(theta_q)
+            log_p += torch.linalg.vecdot(is_zero, log_zero) - F.softplus(zi_logits).sum(-1)
         if not need_grad:
             return -log_p
         # Gradients of -log p, per entry; the backward only scales them by the upstream.
         scale = F.softmax(px_logits, dim=-1)  # px_scale
-        mu = scale * log_library.exp().unsqueeze(-1)
-        a = (x - mu) * torch.sigmoid(-u)  # mu * d log NB / d mu = x - (x + theta) mu / (theta + mu)
+        # a = mu d log NB / d mu = x - (x + theta) mu / (theta + mu) = (x - mu) sigmoid(-u)
+        a = torch.sigmoid(u.neg_()).mul_(x - scale * log_library.exp().unsqueeze(-1))
         grad_zi = None
         if zi_logits is not None:
-            nb_zero_weight = is_zero * torch.sigmoid(zi_logits + theta_q)  # 1 - omega
-            grad_zi = torch.sigmoid(zi_logits) - nb_zero_weight
-            omega = 1.0 - nb_zero_weight
-            a = a * omega
-            theta_q = theta_q * omega
+            nb_zero_weight = torch.sigmoid(zi_logits + theta_q).mul_(is_zero)  # 1 - omega
+            grad_zi = torch.sigmoid(zi_logits).sub_(nb_zero_weight)
+            omega = nb_zero_weight.neg_().add_(1.0)
+            a.mul_(omega)
+            theta_q.mul_(omega)
         a_sum = a.sum(-1)  # (batch,)
-        grad_logits = scale * a_sum.unsqueeze(-1) - a  # (batch, n_genes)
-        # d(-log p) / d log theta = a + theta q - theta D (times omega for ZINB; D = 0 at zeros)
-        theta_digamma = _scatter(nonzero, theta[nonzero.cols] * digamma_diff, x.shape)
-        grad_log_theta = a + theta_q - theta_digamma
-        ctx.save_for_backward(grad_logits, grad_log_theta, grad_zi, a_sum)
+        grad_logits = scale.mul_(a_sum.unsqueeze(-1)).sub_(a)  # softmax * sum(a) - a
+        # d(-log p) / d log theta = a + theta q - theta D (times omega for ZINB; D = 0 at
+        # zeros): the dense part here, theta D per non-zero entry for the backward.
+        grad_log_theta = a.add_(theta_q)
+        theta_digamma = theta[nonzero.cols] * digamma_diff
+        ctx.save_for_backward(grad_logits, grad_log_theta, grad_zi, a_sum, theta_digamma,
+                              nonzero.rows, nonzero.cols)
         ctx.is_zinb = zi_logits is not None
         return -log_p
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
-        grad_logits, grad_log_theta, grad_zi, a_sum = ctx.saved_tensors
+        grad_logits, grad_log_theta, grad_zi, a_sum, theta_digamma, rows, cols = (
+            ctx.saved_tensors
+        )
         w = grad_out.unsqueeze(-1)  # (batch, 1)
         needs = ctx.needs_input_grad
         g_logits = grad_logits * w if needs[0] else None
         # d(-log p)/d log library = -sum_g a_g (mu enters only through library * softmax).
         g_library = -(a_sum * grad_out) if needs[1] else None
-        g_theta = grad_out @ grad_log_theta if needs[2] else None  # (n_genes,)
+        g_theta = None
+        if needs[2]:  # (n_genes,): the dense part, less the digamma part of the non-zeros
+            sparse = torch.zeros_like(grad_log_theta[0]).index_add_(
+                0, cols, grad_out[rows] * theta_digamma)
+            g_theta = grad_out @ grad_log_theta - sparse
         g_zi = grad_zi * w if ctx.is_zinb and needs[3] else None
         return g_logits, g_library, g_theta, g_zi, None
 

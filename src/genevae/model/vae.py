@@ -171,10 +171,10 @@ class VAE(nn.Module):
         if self.likelihood == "gaussian":
             x_in = x  # (batch, n_genes), standardised
         else:
-            # An empty cell (library 0) has x = 0: the floor makes 0 / 0 a plain 0.
-            library = library.clamp_min(torch.finfo(library.dtype).tiny)
-            x_in = torch.log1p(x / library.unsqueeze(-1) * self.target_sum)  # (batch, n_genes)
-        h = self.encoder(torch.cat([x_in, c], dim=-1))  # (batch, n_hidden)
+            # An empty cell (library 0) has x = 0: its factor is set to 0, so 0 * inf is not nan.
+            factor = (self.target_sum / library).nan_to_num(posinf=0.0)  # (batch,)
+            x_in = torch.log1p(x * factor.unsqueeze(-1))  # (batch, n_genes)
+        h = self.encoder(torch.cat([x_in, c], dim=-1) if c.shape[-1] else x_in)  # (batch, n_hidden)
         qz_mean = self.qz_mean_head(h)  # (batch, n_latent)
         qz_logvar = self.qz_logvar_head(h).clamp(*QZ_LOGVAR_RANGE)  # (batch, n_latent)
         return qz_mean, qz_logvar
