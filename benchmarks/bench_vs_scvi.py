@@ -9,7 +9,7 @@ both; each run is its own subprocess, so peak RSS is per tool. Goal (issue 5): a
 genevae/scvi throughput ratio of at least 3 for NB and ZINB, with no worse fit.
 
     make bench                                   # creates .venv-bench with scvi-tools
-    .venv-bench/bin/python benchmarks/bench_vs_scvi.py --epochs 20 --repeats 2
+    .venv-bench/bin/python benchmarks/bench_vs_scvi.py --epochs 10 --repeats 2
     .venv-bench/bin/python benchmarks/bench_vs_scvi.py --epochs 2 --repeats 1 --datasets sim  # smoke
 
 Columns, per dataset and likelihood:
@@ -58,7 +58,7 @@ DROPOUT = 0.1
 BATCH_SIZE = 128
 VAL_FRACTION = 0.1
 SEED = 0
-DEFAULT_EPOCHS = 20
+DEFAULT_EPOCHS = 10
 DEFAULT_REPEATS = 2
 
 
@@ -205,7 +205,7 @@ def run_scvi(data: Path, likelihood: str, epochs: int, train_idx: np.ndarray,
 
 
 def run_in_subprocess(tool: str, dataset: Dataset, likelihood: str, epochs: int,
-                      folder: Path, tag: str) -> dict:
+                      folder: Path, tag: str, threads: int | None = None) -> dict:
     """Run one training of ``tool`` in a fresh interpreter; its result dict plus the latent."""
     train_idx, val_idx = split_of(dataset)
     split_file = folder / f"split_{dataset.name}.npz"
@@ -216,6 +216,8 @@ def run_in_subprocess(tool: str, dataset: Dataset, likelihood: str, epochs: int,
                "--split", str(split_file), "--result", str(out)]
     if dataset.label_key:
         command += ["--label-key", dataset.label_key]
+    if threads:
+        command += ["--threads", str(threads)]
     subprocess.run(command, check=True, cwd=REPO)
     result = json.loads(out.read_text())
     result["latent"] = np.load(result.pop("latent_path"))
@@ -223,6 +225,10 @@ def run_in_subprocess(tool: str, dataset: Dataset, likelihood: str, epochs: int,
 
 
 def worker(args: argparse.Namespace) -> None:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     split = np.load(args.split)
     latent = Path(args.result).with_suffix(".npy")
     if args.worker == "genevae":
@@ -293,6 +299,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--likelihoods", default=",".join(LIKELIHOODS))
     parser.add_argument("--tools", default="genevae,scvi",
                         help="genevae alone skips scvi-tools (its columns read n/a)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads in both tools (default: torch's, one per core)")
     parser.add_argument("--worker", choices=("genevae", "scvi"), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--likelihood", help=argparse.SUPPRESS)
@@ -316,14 +324,18 @@ def main(argv: list[str] | None = None) -> None:
                     for tool in tools:  # alternating: A B A B
                         tag = f"{tool}_{name}_{likelihood}_{repeat}"
                         result = run_in_subprocess(tool, dataset, likelihood, args.epochs,
-                                                   folder, tag)
+                                                   folder, tag, args.threads)
                         runs[tool].append(result)
                         print(f"{tag}: {result['n_train_cells'] / statistics.median(result['epoch_seconds']):,.0f} "
                               f"cells/s, val -ELBO {result['val_neg_elbo']:.2f}", flush=True)
                 rows.append({"dataset": f"{name} {dataset.n_cells}x{dataset.n_genes}",
                              "likelihood": likelihood,
                              **{tool: summarize(runs[tool], labels) for tool in tools}})
-    print(f"\n{args.epochs} epochs, {args.repeats} repeats, batch {BATCH_SIZE}")
+    import torch
+
+    threads = args.threads or torch.get_num_threads()
+    print(f"\n{args.epochs} epochs, {args.repeats} repeats, batch {BATCH_SIZE}, "
+          f"{threads} torch threads")
     print(format_table(rows))
 
 
