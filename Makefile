@@ -1,7 +1,12 @@
-# Two entry points, each creating .venv and installing what it needs.
+# Two entry points, each creating .venv and installing what it needs; `make bench` uses
+# its own .venv-bench, with scvi-tools beside genevae.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+BENCH_VENV := .venv-bench
+BENCH_BIN := $(BENCH_VENV)/bin
+# 1.4.2: the newest scvi-tools release that installs on Python 3.11 (issue 5).
+SCVI_TOOLS := scvi-tools==1.4.2
 
 .PHONY: demo test bench clean
 
@@ -29,8 +34,17 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_readers.py
+# torch first, then scvi-tools under a constraint that keeps that torch.
+$(BENCH_VENV)/.installed: pyproject.toml benchmarks/constraints.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/pip install --quiet --upgrade pip
+	$(BENCH_BIN)/pip install --quiet torch==2.13.0
+	$(BENCH_BIN)/pip install --quiet -c benchmarks/constraints.txt "$(SCVI_TOOLS)" -e .
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_BIN)/python benchmarks/bench_readers.py
+	$(BENCH_BIN)/python benchmarks/bench_vs_scvi.py
 
 clean:
-	rm -rf $(VENV) demo-run test-artifacts
+	rm -rf $(VENV) $(BENCH_VENV) demo-run test-artifacts

@@ -73,8 +73,9 @@ log = logging.getLogger(__name__)
 #: ``min(400, round(20000 / n_cells * 400))``.
 MAX_DEFAULT_EPOCHS = 400
 DEFAULT_EPOCH_CELL_BUDGET = 20_000 * 400
-#: Eval-mode passes use this batch size (no gradients, so larger is faster).
-EVAL_BATCH_SIZE = 1024
+#: Eval-mode passes use this batch size (no gradients). genevae choice: as fast per cell as
+#: 1,024 on CPU, with a quarter of the transient memory (~30 MB at 2,000 genes).
+EVAL_BATCH_SIZE = 256
 #: The files a run writes; ``--overwrite`` removes exactly these.
 _RUN_ENTRIES = ("config.toml", "history.csv", "train.log", "checkpoints", "curves.png",
                 "diagnosis.txt", "diagnosis.json", "metrics.json", "report.html", "figures")

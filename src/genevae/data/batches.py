@@ -83,17 +83,23 @@ class InMemoryBatches:
         seed: int = 0,
         device: torch.device | str | None = None,
     ) -> None:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        self.x = x[index].to(device=device)  # (n, n_genes), contiguous so batches are cheap slices
-        self.library = library[index].to(device=device)
-        self.conditions = conditions[index].to(device=device)
+        # The rows are gathered per batch, not copied here: the training, validation and
+        # evaluation sources of a run share one matrix in memory (moved to ``device`` once;
+        # ``.to`` is a no-op when it is already there).
+        self.index = torch.as_tensor(indices, dtype=torch.long).to(device=device)  # (n,)
+        self._tensors = tuple(t.to(device=device) for t in (x, library, conditions))
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
 
     @property
+    def x(self) -> torch.Tensor:
+        """(n, n_genes) the rows this source serves (a copy)."""
+        return self._tensors[0][self.index]
+
+    @property
     def n_cells(self) -> int:
-        return self.x.shape[0]
+        return self.index.shape[0]
 
     def __len__(self) -> int:
         return -(-self.n_cells // self.batch_size)
@@ -102,11 +108,10 @@ class InMemoryBatches:
         """Yield the batches of ``epoch`` (0-based)."""
         if self.shuffle:
             order = torch.randperm(self.n_cells, generator=epoch_generator(self.seed, epoch))
-            order = order.to(self.x.device)
+            order = order.to(self.index.device)
         for start in range(0, self.n_cells, self.batch_size):
             if self.shuffle:
-                rows = order[start : start + self.batch_size]
-                yield Batch(self.x[rows], self.library[rows], self.conditions[rows])
+                rows = self.index[order[start : start + self.batch_size]]
             else:
-                stop = start + self.batch_size
-                yield Batch(self.x[start:stop], self.library[start:stop], self.conditions[start:stop])
+                rows = self.index[start : start + self.batch_size]
+            yield Batch(*(tensor[rows] for tensor in self._tensors))

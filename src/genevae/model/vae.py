@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Normal
 
 from genevae.config import ModelConfig
+from genevae.model.count_loss import count_reconstruction_loss
 from genevae.model.kl import kl_normal_standard
 from genevae.model.likelihoods import (
     FIXED_GAUSSIAN_VARIANCE,
@@ -170,18 +171,21 @@ class VAE(nn.Module):
         if self.likelihood == "gaussian":
             x_in = x  # (batch, n_genes), standardised
         else:
-            # An empty cell (library 0) has x = 0: the floor makes 0 / 0 a plain 0.
-            library = library.clamp_min(torch.finfo(library.dtype).tiny)
-            x_in = torch.log1p(x / library.unsqueeze(-1) * self.target_sum)  # (batch, n_genes)
-        h = self.encoder(torch.cat([x_in, c], dim=-1))  # (batch, n_hidden)
+            # An empty cell (library 0) has x = 0: its factor is set to 0, so 0 * inf is not nan.
+            factor = (self.target_sum / library).nan_to_num(posinf=0.0)  # (batch,)
+            x_in = torch.log1p(x * factor.unsqueeze(-1))  # (batch, n_genes)
+        h = self.encoder(torch.cat([x_in, c], dim=-1) if c.shape[-1] else x_in)  # (batch, n_hidden)
         qz_mean = self.qz_mean_head(h)  # (batch, n_latent)
         qz_logvar = self.qz_logvar_head(h).clamp(*QZ_LOGVAR_RANGE)  # (batch, n_latent)
         return qz_mean, qz_logvar
 
-    def _generative(self, z: Tensor, library: Tensor, c: Tensor) -> Distribution:
+    def _decode_hidden(self, z: Tensor, c: Tensor) -> Tensor:
         # z may carry leading sample dimensions: (..., batch, n_latent).
         zc = torch.cat([z, c.expand(*z.shape[:-1], c.shape[-1])], dim=-1)
-        h = self.decoder(zc.flatten(0, -2)).unflatten(0, zc.shape[:-1])  # (..., batch, n_hidden)
+        return self.decoder(zc.flatten(0, -2)).unflatten(0, zc.shape[:-1])  # (..., batch, n_hidden)
+
+    def _generative(self, z: Tensor, library: Tensor, c: Tensor) -> Distribution:
+        h = self._decode_hidden(z, c)  # (..., batch, n_hidden)
         if self.likelihood == "gaussian":
             loc = self.px_loc_head(h)  # (..., batch, n_genes)
             if self.fixed_variance:
@@ -194,6 +198,20 @@ class VAE(nn.Module):
             return NegativeBinomial(mu, theta, validate_args=False)
         zi_logits = self.px_zi_logits_head(h)  # (..., batch, n_genes)
         return ZeroInflatedNegativeBinomial(mu, theta, zi_logits, validate_args=False)
+
+    def _reconstruction_loss(self, z: Tensor, library: Tensor, c: Tensor, x: Tensor) -> Tensor:
+        """-log p(x | z, c) summed over genes, (batch,) nats per cell.
+
+        Counts go through :func:`~genevae.model.count_loss.count_reconstruction_loss`
+        (the same value as the distribution's ``log_prob``, with an analytic gradient).
+        """
+        if self.likelihood == "gaussian":
+            return self.reconstruction_loss(self._generative(z, library, c), x)
+        h = self._decode_hidden(z, c)  # (batch, n_hidden)
+        zi_logits = self.px_zi_logits_head(h) if self.likelihood == "zinb" else None
+        return count_reconstruction_loss(
+            self.px_scale_head(h), library, self.px_log_theta, x, zi_logits
+        )
 
     @staticmethod
     def _sample_z(qz_mean: Tensor, qz_logvar: Tensor) -> Tensor:
@@ -278,8 +296,7 @@ class VAE(nn.Module):
         c = self._condition_features(conditions)  # (batch, n_condition_features)
         qz_mean, qz_logvar = self._encode(x, library, c)
         z = self._sample_z(qz_mean, qz_logvar)  # (batch, n_latent)
-        p_x = self._generative(z, library, c)
-        reconstruction_loss = self.reconstruction_loss(p_x, x)  # (batch,)
+        reconstruction_loss = self._reconstruction_loss(z, library, c, x)  # (batch,)
         kl_per_dim = kl_normal_standard(qz_mean, qz_logvar)  # (batch, n_latent)
         kl_penalised = kl_per_dim.mean(dim=0).clamp_min(free_bits)  # (n_latent,)
         if reduction == "sum":

@@ -180,8 +180,9 @@ class Trainer:
         self.checkpoint_extra = dict(checkpoint_extra or {})
         self.on_epoch = on_epoch
         self.echo = echo or (lambda line: print(line, flush=True))
+        # fused: one kernel for all parameters instead of ~10 tensor ops each per step
         self.optimizer = torch.optim.AdamW(
-            model.parameters(), lr=train.lr, weight_decay=train.weight_decay
+            model.parameters(), lr=train.lr, weight_decay=train.weight_decay, fused=True
         )
         self.state = TrainerState()
 
