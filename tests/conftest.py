@@ -27,6 +27,21 @@ def tiny_bulk():
     return simulate_bulk(n_samples=400, n_genes=80, n_factors=4, seed=2)
 
 
+#: History columns the streaming and distributed tests compare between two runs.
+LOSS_COLUMNS = ["train_loss", "val_loss", "train_recon", "val_recon", "train_running_loss"]
+
+
+@pytest.fixture(scope="session")
+def sc_h5ad(tmp_path_factory):
+    """An .h5ad of 600 cells x 60 genes of NB counts (sparse X), 3 cell types, 2 batches."""
+    from genevae.data.io import write_h5ad
+    from genevae.data.simulate import simulate_sc
+
+    path = tmp_path_factory.mktemp("sc_h5ad") / "cells.h5ad"
+    write_h5ad(simulate_sc(n_cells=600, n_genes=60, n_cell_types=3, n_batches=2, seed=1), path)
+    return path
+
+
 def tiny_config(**sections):
     """A fast config: small network, few epochs; override with section dicts."""
     from genevae.config import build_config

@@ -23,9 +23,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import LOSS_COLUMNS
 
-from genevae.data.io import write_h5ad
-from genevae.data.simulate import simulate_sc
 from genevae.train.distributed import SINGLE_PROCESS, Distributed
 
 DDP_RELATIVE_TOLERANCE = 0.03
@@ -33,14 +32,6 @@ N_EPOCHS = 4
 TRAIN = ["--likelihood", "nb", "--condition", "batch", "--n-latent", "4", "--n-hidden", "32",
          "--batch-size", "64", "--epochs", str(N_EPOCHS), "--seed", "0", "--no-report",
          "--device", "cpu"]
-LOSS_COLUMNS = ["train_loss", "val_loss", "train_recon", "val_recon", "train_running_loss"]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ddp") / "cells.h5ad"
-    write_h5ad(simulate_sc(n_cells=600, n_genes=60, n_cell_types=3, n_batches=2, seed=1), path)
-    return path
 
 
 def _run(command, tmp_path):
@@ -62,11 +53,11 @@ def _history(run):
 
 @pytest.mark.parametrize("streaming", [[], ["--backed", "--chunk-size", "128"]],
                          ids=["in_memory", "backed"])
-def test_two_processes_match_one_with_the_same_global_batch(data, tmp_path, streaming):
+def test_two_processes_match_one_with_the_same_global_batch(sc_h5ad, tmp_path, streaming):
     single = tmp_path / "single"
-    _run([sys.executable, "-m", "genevae", "train", "--data", str(data), *TRAIN, *streaming,
+    _run([sys.executable, "-m", "genevae", "train", "--data", str(sc_h5ad), *TRAIN, *streaming,
           "--out", str(single)], tmp_path)
-    out = _run(_torchrun("--data", data, *TRAIN, *streaming, "--out", tmp_path / "ddp"), tmp_path)
+    out = _run(_torchrun("--data", sc_h5ad, *TRAIN, *streaming, "--out", tmp_path / "ddp"), tmp_path)
     ddp = tmp_path / "ddp"
     # completes, rank 0 alone prints and writes
     assert sum(line.startswith("epoch ") for line in out.splitlines()) == N_EPOCHS

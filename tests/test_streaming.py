@@ -19,13 +19,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
-from conftest import tiny_config
+from conftest import LOSS_COLUMNS, tiny_config
 
 from genevae.cli import main
 from genevae.data.backed import BackedCsr
 from genevae.data.chunked import BLOCKS_PER_CHUNK, ChunkedBatches
-from genevae.data.io import write_h5ad
-from genevae.data.simulate import simulate_sc
 from genevae.errors import GenevaeError
 from genevae.evaluation import evaluate_run
 from genevae.workflow import embed_file, fit_prepared, read_and_prepare, train_run
@@ -33,14 +31,6 @@ from genevae.workflow import embed_file, fit_prepared, read_and_prepare, train_r
 TIMING_COLUMNS = ["seconds", "cells_per_second"]
 #: Relative difference allowed between streamed (several chunks) and in-memory losses.
 STREAMED_RELATIVE_TOLERANCE = 0.02
-LOSS_COLUMNS = ["train_loss", "val_loss", "train_recon", "val_recon", "train_running_loss"]
-
-
-@pytest.fixture(scope="module")
-def sc_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("streaming") / "cells.h5ad"
-    write_h5ad(simulate_sc(n_cells=600, n_genes=60, n_cell_types=3, n_batches=2, seed=1), path)
-    return path
 
 
 def _history(path, backed, chunk_size=10_000, **sections):
@@ -56,17 +46,17 @@ def _history(path, backed, chunk_size=10_000, **sections):
     {"model": {"likelihood": "gaussian"}, "data": {"n_top_genes": 30}},  # second pass
     {"data": {"n_top_genes": 30}},
 ])
-def test_one_chunk_holding_the_file_gives_the_in_memory_history_exactly(sc_file, settings):
-    memory_pre, memory = _history(sc_file, False, **settings)
-    streamed_pre, streamed = _history(sc_file, True, 10_000, **settings)
+def test_one_chunk_holding_the_file_gives_the_in_memory_history_exactly(sc_h5ad, settings):
+    memory_pre, memory = _history(sc_h5ad, False, **settings)
+    streamed_pre, streamed = _history(sc_h5ad, True, 10_000, **settings)
     assert streamed_pre.gene_names == memory_pre.gene_names
     pd.testing.assert_frame_equal(streamed, memory, check_exact=True)
 
 
-def test_several_chunks_stay_within_the_stated_tolerance(sc_file):
-    memory_pre, memory = _history(sc_file, False, model={"likelihood": "gaussian"},
+def test_several_chunks_stay_within_the_stated_tolerance(sc_h5ad):
+    memory_pre, memory = _history(sc_h5ad, False, model={"likelihood": "gaussian"},
                                   data={"n_top_genes": 30})
-    streamed_pre, streamed = _history(sc_file, True, 96, model={"likelihood": "gaussian"},
+    streamed_pre, streamed = _history(sc_h5ad, True, 96, model={"likelihood": "gaussian"},
                                       data={"n_top_genes": 30})
     assert streamed_pre.gene_names == memory_pre.gene_names
     np.testing.assert_allclose(streamed_pre.gene_mean, memory_pre.gene_mean, rtol=1e-5, atol=1e-6)
@@ -115,9 +105,9 @@ def test_the_order_depends_only_on_seed_and_epoch():
     assert torch.cat([b.library for b in unshuffled.epoch(0)]).tolist() == list(range(500))
 
 
-def test_backed_reads_the_same_rows_as_anndata(sc_file):
-    adata = ad.read_h5ad(sc_file)
-    with BackedCsr(sc_file) as matrix:
+def test_backed_reads_the_same_rows_as_anndata(sc_h5ad):
+    adata = ad.read_h5ad(sc_h5ad)
+    with BackedCsr(sc_h5ad) as matrix:
         assert (matrix.n_cells, matrix.n_genes) == adata.shape
         np.testing.assert_array_equal(matrix.rows(100, 250).toarray(), adata.X[100:250].toarray())
         rows = np.array([0, 5, 6, 300, 599])
@@ -126,8 +116,8 @@ def test_backed_reads_the_same_rows_as_anndata(sc_file):
 
 
 @pytest.mark.parametrize(("layout", "message"), [("dense", "dense matrix"), ("csc", "CSC")])
-def test_dense_or_csc_matrices_are_refused_with_the_fix(tmp_path, sc_file, layout, message, capsys):
-    adata = ad.read_h5ad(sc_file)
+def test_dense_or_csc_matrices_are_refused_with_the_fix(tmp_path, sc_h5ad, layout, message, capsys):
+    adata = ad.read_h5ad(sc_h5ad)
     adata.X = adata.X.toarray() if layout == "dense" else sp.csc_matrix(adata.X)
     path = tmp_path / f"{layout}.h5ad"
     adata.write_h5ad(path)
@@ -146,12 +136,12 @@ def test_backed_needs_an_h5ad(tmp_path, capsys):
     assert "--backed streams .h5ad files only" in capsys.readouterr().err
 
 
-def test_embed_and_evaluate_stream_with_the_in_memory_results(sc_file, tmp_path):
-    config = tiny_config(data={"path": str(sc_file), "backed": True, "chunk_size": 100,
+def test_embed_and_evaluate_stream_with_the_in_memory_results(sc_h5ad, tmp_path):
+    config = tiny_config(data={"path": str(sc_h5ad), "backed": True, "chunk_size": 100,
                                "condition_keys": ("batch",), "label_key": "cell_type"})
     train_run(config, tmp_path / "run", echo=lambda line: None, report=False)
-    streamed = embed_file(tmp_path / "run", sc_file, tmp_path / "streamed.h5ad", backed=True)
-    loaded = embed_file(tmp_path / "run", sc_file, tmp_path / "loaded.h5ad", backed=False)
+    streamed = embed_file(tmp_path / "run", sc_h5ad, tmp_path / "streamed.h5ad", backed=True)
+    loaded = embed_file(tmp_path / "run", sc_h5ad, tmp_path / "loaded.h5ad", backed=False)
     np.testing.assert_array_equal(ad.read_h5ad(streamed).obsm["X_genevae"],
                                   ad.read_h5ad(loaded).obsm["X_genevae"])
     metrics = {}
@@ -172,8 +162,8 @@ def _genevae(*args):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
-def test_streamed_run_resumes_bit_exactly_after_sigkill(sc_file, tmp_path):
-    options = ["--data", sc_file, "--backed", "--chunk-size", "96", "--likelihood", "nb",
+def test_streamed_run_resumes_bit_exactly_after_sigkill(sc_h5ad, tmp_path):
+    options = ["--data", sc_h5ad, "--backed", "--chunk-size", "96", "--likelihood", "nb",
                "--condition", "batch", "--n-latent", "4", "--n-hidden", "32", "--batch-size", "16",
                "--epochs", "5", "--seed", "2", "--no-report"]
     whole = _genevae("train", *options, "--out", tmp_path / "whole")
