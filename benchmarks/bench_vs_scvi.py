@@ -15,8 +15,11 @@ genevae/scvi throughput ratio of at least 3 for NB and ZINB, with no worse fit.
 Columns, per dataset and likelihood:
 
 - cells/s: training cells per second of wall time of an epoch (the training pass, the
-  validation pass and each tool's per-epoch bookkeeping), the median over the epochs of
-  all repeats; ratio = genevae / scvi.
+  validation pass and each tool's per-epoch bookkeeping; genevae also evaluates as many
+  training cells as validation cells in eval mode), the median over the epochs of all
+  repeats; ratio = genevae / scvi. genevae runs ``--precision auto`` (bfloat16 products
+  in training mode on CPUs with AVX512-BF16 or AMX; ``--precision fp32`` to compare),
+  scvi-tools its default float32.
 - val -ELBO: the final epoch's validation negative ELBO, nats per cell (reconstruction
   negative log-likelihood summed over genes, lgamma(x + 1) included, plus KL summed over
   latent dimensions), each tool's own one-sample estimate on the same validation cells;
@@ -123,7 +126,7 @@ def _peak_rss_mb() -> float:
 
 
 def run_genevae(data: Path, likelihood: str, epochs: int, label_key: str | None,
-                val_idx: np.ndarray, latent_out: Path) -> dict:
+                val_idx: np.ndarray, latent_out: Path, precision: str = "auto") -> dict:
     """Train genevae's "scvi" preset; per-epoch wall times, final validation -ELBO."""
     from genevae.config import apply_preset, build_config
     from genevae.data.split import split_indices
@@ -136,7 +139,7 @@ def run_genevae(data: Path, likelihood: str, epochs: int, label_key: str | None,
     sections["model"].update(likelihood=likelihood, n_hidden=N_HIDDEN, n_latent=N_LATENT,
                              n_layers=N_LAYERS, dropout=DROPOUT)
     sections["objective"].update(beta=1.0, kl_schedule="constant", loss_reduction="sum")
-    sections["train"].update(epochs=epochs, batch_size=BATCH_SIZE, seed=SEED)
+    sections["train"].update(epochs=epochs, batch_size=BATCH_SIZE, seed=SEED, precision=precision)
     config, preprocessor, prepared = read_and_prepare(build_config(sections, where="bench"))
     _, genevae_val = split_indices(prepared.n_cells, VAL_FRACTION, SEED, prepared.labels)
     if not np.array_equal(genevae_val, val_idx):
@@ -205,7 +208,8 @@ def run_scvi(data: Path, likelihood: str, epochs: int, train_idx: np.ndarray,
 
 
 def run_in_subprocess(tool: str, dataset: Dataset, likelihood: str, epochs: int,
-                      folder: Path, tag: str, threads: int | None = None) -> dict:
+                      folder: Path, tag: str, threads: int | None = None,
+                      precision: str = "auto") -> dict:
     """Run one training of ``tool`` in a fresh interpreter; its result dict plus the latent."""
     train_idx, val_idx = split_of(dataset)
     split_file = folder / f"split_{dataset.name}.npz"
@@ -218,6 +222,8 @@ def run_in_subprocess(tool: str, dataset: Dataset, likelihood: str, epochs: int,
         command += ["--label-key", dataset.label_key]
     if threads:
         command += ["--threads", str(threads)]
+    if tool == "genevae":
+        command += ["--precision", precision]
     subprocess.run(command, check=True, cwd=REPO)
     result = json.loads(out.read_text())
     result["latent"] = np.load(result.pop("latent_path"))
@@ -233,7 +239,7 @@ def worker(args: argparse.Namespace) -> None:
     latent = Path(args.result).with_suffix(".npy")
     if args.worker == "genevae":
         result = run_genevae(Path(args.data), args.likelihood, args.epochs, args.label_key,
-                             split["val"], latent)
+                             split["val"], latent, args.precision)
     else:
         result = run_scvi(Path(args.data), args.likelihood, args.epochs, split["train"],
                           split["val"], latent)
@@ -301,6 +307,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="genevae alone skips scvi-tools (its columns read n/a)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads in both tools (default: torch's, one per core)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="genevae's --precision (default auto: bf16 products where the "
+                        "CPU has AVX512-BF16 or AMX); scvi-tools runs its default, float32")
     parser.add_argument("--worker", choices=("genevae", "scvi"), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--likelihood", help=argparse.SUPPRESS)
@@ -324,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
                     for tool in tools:  # alternating: A B A B
                         tag = f"{tool}_{name}_{likelihood}_{repeat}"
                         result = run_in_subprocess(tool, dataset, likelihood, args.epochs,
-                                                   folder, tag, args.threads)
+                                                   folder, tag, args.threads, args.precision)
                         runs[tool].append(result)
                         print(f"{tag}: {result['n_train_cells'] / statistics.median(result['epoch_seconds']):,.0f} "
                               f"cells/s, val -ELBO {result['val_neg_elbo']:.2f}", flush=True)
@@ -334,8 +343,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     threads = args.threads or torch.get_num_threads()
+    from genevae.train.precision import resolve_precision
+
     print(f"\n{args.epochs} epochs, {args.repeats} repeats, batch {BATCH_SIZE}, "
-          f"{threads} torch threads")
+          f"{threads} torch threads, genevae precision "
+          f"{resolve_precision(args.precision, torch.device('cpu'))}")
     print(format_table(rows))
 
 

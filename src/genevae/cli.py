@@ -58,6 +58,7 @@ _OPTION_TARGETS: dict[str, tuple[str, str]] = {
     "early_stopping_patience": ("train", "early_stopping_patience"),
     "n_eval_train_cells": ("train", "n_eval_train_cells"),
     "device": ("train", "device"),
+    "precision": ("train", "precision"),
 }
 
 
@@ -115,10 +116,15 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--early-stopping-patience", type=int, metavar="N",
                        help="stop after N epochs without a better validation loss (default off)")
     train.add_argument("--n-eval-train-cells", type=int, metavar="N",
-                       help="training cells evaluated in eval mode each epoch (default 5000)")
+                       help="training cells evaluated in eval mode each epoch, 0 for all (default: "
+                       "as many as the validation cells, at most 5000)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"],
                        help="default auto: CUDA, else MPS, else CPU; under torchrun each "
                        "process takes the GPU of its local rank")
+    train.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                       help="training-mode products of the genes x hidden layers: bf16 "
+                       "(float32 weights, optimiser and evaluation) or fp32; default auto: "
+                       "bf16 where the CPU (AVX512-BF16, AMX) or GPU multiplies it natively")
     output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", help="run folder (default runs/<data name>)")
     output.add_argument("--overwrite", action="store_true", help="replace the run already in --out")

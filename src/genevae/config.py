@@ -28,6 +28,8 @@ __all__ = [
     "LIKELIHOODS",
     "KL_SCHEDULES",
     "DEVICES",
+    "PRECISIONS",
+    "MAX_EVAL_TRAIN_CELLS",
     "load_config",
     "config_to_toml",
     "apply_preset",
@@ -36,6 +38,10 @@ __all__ = [
 LIKELIHOODS = ("gaussian", "nb", "zinb")
 KL_SCHEDULES = ("constant", "linear", "cyclical", "sigmoid")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Largest default subsample of training cells evaluated each epoch (``n_eval_train_cells``).
+MAX_EVAL_TRAIN_CELLS = 5000
+#: Precision of the training-mode matrix products (:mod:`genevae.train.precision`).
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -197,8 +203,17 @@ class TrainConfig:
         Stop after this many epochs without a better validation loss (0 disables).
     n_eval_train_cells
         Training cells evaluated in eval mode each epoch (a fixed subsample; 0: all).
+        None (default): as many as the validation cells, at most
+        :data:`MAX_EVAL_TRAIN_CELLS` (5000 when there is no validation split), so that the
+        train and validation averages the diagnosis compares are equally precise.
     device
         ``"auto"`` (CUDA, else MPS, else CPU), ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    precision
+        Training-mode products of the large layers (genes x hidden): ``"bf16"``
+        (bfloat16 with float32 accumulation; weights, optimiser, evaluation and
+        embeddings stay float32), ``"fp32"``, or ``"auto"``: bf16 where the hardware
+        multiplies bfloat16 natively (AVX512-BF16 or AMX CPUs, CUDA GPUs), else fp32.
+        A run records the resolved value.
     """
 
     epochs: int = 0
@@ -208,18 +223,21 @@ class TrainConfig:
     grad_clip: float = 10.0
     seed: int = 0
     early_stopping_patience: int = 0
-    n_eval_train_cells: int = 5000
+    n_eval_train_cells: int | None = None
     device: str = "auto"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.device in DEVICES, f"device={self.device!r}: choose one of {', '.join(DEVICES)}.")
+        _check(self.precision in PRECISIONS, f"precision={self.precision!r}: choose one of {', '.join(PRECISIONS)}.")
         _check(self.epochs >= 0, f"epochs={self.epochs}: must be ≥ 0 (0 picks a default from the data size).")
         _check(self.batch_size >= 1, f"batch_size={self.batch_size}: must be ≥ 1, e.g. 128.")
         _check(math.isfinite(self.lr) and self.lr > 0, f"lr={self.lr}: the learning rate must be > 0, e.g. 1e-3.")
         _check(self.weight_decay >= 0, f"weight_decay={self.weight_decay}: must be ≥ 0.")
         _check(self.grad_clip >= 0, f"grad_clip={self.grad_clip}: must be ≥ 0 (0 disables clipping).")
         _check(self.early_stopping_patience >= 0, "early_stopping_patience must be ≥ 0.")
-        _check(self.n_eval_train_cells >= 0, "n_eval_train_cells must be ≥ 0.")
+        _check(self.n_eval_train_cells is None or self.n_eval_train_cells >= 0,
+               "n_eval_train_cells must be ≥ 0 (0: all training cells).")
 
 
 @dataclass(frozen=True)

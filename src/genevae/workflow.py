@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from genevae.config import (
+    MAX_EVAL_TRAIN_CELLS,
     RunConfig,
     apply_preset,
     build_config,
@@ -46,6 +47,7 @@ from genevae.plot.curves import plot_curves, save_figure
 from genevae.runfolder import RunFolder
 from genevae.train.checkpoint import load_checkpoint, save_checkpoint
 from genevae.train.distributed import SINGLE_PROCESS, Distributed, launch
+from genevae.train.precision import resolve_precision
 from genevae.train.trainer import Trainer, TrainingResult
 
 __all__ = [
@@ -224,7 +226,10 @@ def fit_prepared(
     train_batches = prepared.batches(train_shard, batch_size, True, seed, device)
     val_batches = prepared.batches(dist.shard(val_idx, equal=False), EVAL_BATCH_SIZE, False,
                                    device=device)
-    eval_cells = subsample_indices(train_idx, config.train.n_eval_train_cells, seed)
+    n_eval_train = config.train.n_eval_train_cells
+    if n_eval_train is None:  # as precise as the validation average
+        n_eval_train = min(MAX_EVAL_TRAIN_CELLS, len(val_idx) or MAX_EVAL_TRAIN_CELLS)
+    eval_cells = subsample_indices(train_idx, n_eval_train, seed)
     train_eval_batches = prepared.batches(dist.shard(eval_cells, equal=False), EVAL_BATCH_SIZE,
                                           False, device=device)
     meta = HistoryMeta(
@@ -235,7 +240,9 @@ def fit_prepared(
         kl_schedule=(CONTROLLED_SCHEDULE if config.objective.kl_target is not None
                      else config.objective.kl_schedule),
     )
-    resolved = replace(config, train=replace(config.train, epochs=n_epochs))
+    precision = resolve_precision(config.train.precision, dist.device)
+    resolved = replace(config, train=replace(config.train, epochs=n_epochs, precision=precision,
+                                             n_eval_train_cells=n_eval_train))
     extra = model_description(preprocessor, resolved, prepared.n_genes, prepared.n_categories)
     monitor = LiveMonitor()
     trainer = Trainer(model, resolved.objective, resolved.train, n_epochs, run, meta, extra,

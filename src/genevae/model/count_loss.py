@@ -7,34 +7,39 @@ nodes. Used by :meth:`genevae.model.vae.VAE.loss` for training and evaluation;
 the :mod:`~genevae.model.likelihoods` distributions remain the reference (their
 tests run against ``scipy.stats``) and serve sampling, means and the IWAE bound.
 
-Per cell b and gene g, with u = log mu - log theta and q = softplus(u) = log(1 + mu/theta),
+Per cell b and gene g, with s = softmax(logits), r = mu / theta and q = log(1 + r),
 
-    log NB(x; mu, theta) = x u - (x + theta) q + [x > 0] (lgamma(x + theta) - lgamma(theta)
-                                                            - lgamma(x + 1)).
+    log NB(x; mu, theta) = x log s + x log library - x log theta - (x + theta) q
+                           + [x > 0] (lgamma(x + theta) - lgamma(theta) - lgamma(x + 1)).
 
-Zero counts, 70-95% of the entries of single-cell data, need no lgamma: those terms
-are computed on the non-zero entries only. The gradients (derived by hand):
+Summed over genes, every term but the last is a row dot product or a matrix-vector
+product over the dense (batch, n_genes) matrices, with sum_g x log s = sum_g x logits
+- x_sum logsumexp(logits); the only per-entry transcendental functions are the softmax's
+exp and one log1p. Zero counts, 70-95% of the entries of single-cell data, need no
+lgamma: those terms are computed on the non-zero entries only. The gradients (derived
+by hand), with t = 1 / (1 + r) = theta / (theta + mu):
 
-    a = x - (x + theta) sigmoid(u) = (x - mu) sigmoid(-u)     (= mu * d log p / d mu)
-    d log p / d logits_g = a_g - softmax_g * sum_k a_k
-    d log p / d log theta = theta (D - q) - a,     D = [x > 0] (digamma(x + theta) - digamma(theta)).
+    b = (mu - x) t                                         (= -mu d log p / d mu)
+    d(-log p) / d logits_g = b_g - s_g sum_k b_k
+    d(-log p) / d log library = sum_g b_g
+    d(-log p) / d log theta = theta q - b - theta D,   D = [x > 0] (digamma(x + theta) - digamma(theta)).
 
-ZINB with zero-inflation logits l: log p = -softplus(l) + log NB(x) for x > 0 and
--softplus(l) + logaddexp(l, log NB(0)) for x = 0. Its gradients with respect to mu
-and theta are the NB ones weighted by omega = 1 for x > 0 and
-omega = sigmoid(log NB(0) - l) (the posterior share of the NB zero) for x = 0; and
-d log p / d l = -sigmoid(l) + [x = 0] sigmoid(l - log NB(0)).
+ZINB with zero-inflation logits l, v = l + theta q (so that log NB(0) = -theta q) and
+z = [x = 0]: log p = log NB(x) - softplus(l) + z softplus(v), since for x = 0
+-softplus(l) + logaddexp(l, -theta q) = -theta q - softplus(l) + softplus(v). Its
+gradients with respect to mu and theta are the NB ones weighted by
+omega = 1 - z sigmoid(v) (1 for x > 0, the posterior share of the NB zero for x = 0),
+and d(-log p) / d l = sigmoid(l) - z sigmoid(v).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+
+from genevae.data.nonzero import NonZero, nonzero_entries
 
 __all__ = ["count_reconstruction_loss", "SMALL_COUNT_TABLE"]
 
@@ -45,28 +50,8 @@ __all__ = ["count_reconstruction_loss", "SMALL_COUNT_TABLE"]
 SMALL_COUNT_TABLE = 32
 
 
-class _NonZero(NamedTuple):
-    """The non-zero entries of a (batch, n_genes) count matrix, in row-major order."""
-
-    rows: Tensor  # (n_nonzero,) cell
-    cols: Tensor  # (n_nonzero,) gene
-    counts: Tensor  # (n_nonzero,) value
-    flat: Tensor  # (n_nonzero,) position in the flattened matrix
-
-
-def _nonzero(x: Tensor) -> _NonZero:
-    mask = (x > 0).reshape(-1)
-    if mask.device.type == "cpu":  # numpy's flatnonzero is ~10x faster than torch.nonzero here
-        flat = torch.from_numpy(np.flatnonzero(mask.numpy()))
-    else:
-        flat = mask.nonzero().squeeze(-1)
-    n_genes = x.shape[-1]
-    rows = torch.div(flat, n_genes, rounding_mode="floor")
-    return _NonZero(rows, flat - rows * n_genes, x.reshape(-1).index_select(0, flat), flat)
-
-
 def _log_gamma_terms(
-    nonzero: _NonZero, theta: Tensor, need_digamma: bool
+    nonzero: NonZero, theta: Tensor, need_digamma: bool
 ) -> tuple[Tensor, Tensor | None]:
     """Per non-zero entry: lgamma(x + theta) - lgamma(theta) - lgamma(x + 1) and, when
     asked, digamma(x + theta) - digamma(theta); each (n_nonzero,).
@@ -87,7 +72,7 @@ def _log_gamma_terms(
     index = cols * SMALL_COUNT_TABLE + small.long()
     log_terms = table(theta_j.log() - steps.log1p()).index_select(0, index)
     digamma_diff = table(theta_j.reciprocal()).index_select(0, index) if need_digamma else None
-    other = torch.from_numpy(np.flatnonzero((small != counts).numpy()))  # large or non-integer
+    other = (small != counts).nonzero().squeeze(-1)  # large or non-integer counts: few
     if other.numel():
         x_other, theta_other = counts[other], theta[cols[other]]
         log_terms[other] = (torch.lgamma(x_other + theta_other) - torch.lgamma(theta_other)
@@ -95,6 +80,11 @@ def _log_gamma_terms(
         if digamma_diff is not None:
             digamma_diff[other] = torch.digamma(x_other + theta_other) - torch.digamma(theta_other)
     return log_terms, digamma_diff
+
+
+def _row_sums(values: Tensor, nonzero: NonZero) -> Tensor:
+    """(batch,) sums of per-non-zero-entry ``values`` over each cell's entries."""
+    return torch.segment_reduce(values, "sum", lengths=nonzero.per_row, unsafe=True)
 
 
 class _CountLoss(torch.autograd.Function):
@@ -108,46 +98,44 @@ class _CountLoss(torch.autograd.Function):
         px_log_theta: Tensor,  # (n_genes,)
         zi_logits: Tensor | None,  # (batch, n_genes) or None for NB
         x: Tensor,  # (batch, n_genes) counts
+        nonzero: NonZero,
     ) -> Tensor:
+        # Each (batch, n_genes) operation is a pass over memory and a thread barrier:
+        # they are few, and in place where a buffer is not needed again.
         need_grad = any(ctx.needs_input_grad[:4])
         theta = px_log_theta.exp()  # (n_genes,)
-        # u = log(mu / theta) = log px_scale + log library - log theta; in place: each
-        # (batch, n_genes) operation costs a pass over memory, and a thread barrier.
-        u = F.log_softmax(px_logits, dim=-1).add_(log_library.unsqueeze(-1)).sub_(px_log_theta)
-        q = F.softplus(u)  # log(1 + mu / theta)
-        # sum_g x u - (x + theta) q = sum_g x (u - q) - theta q, plus the lgamma terms
-        log_p = torch.linalg.vecdot(x, u - q)
-        theta_q = q.mul_(theta)  # -log NB(0); q itself is not needed again
-        log_p -= theta_q.sum(-1)
-        nonzero = _nonzero(x)
+        library = log_library.exp()  # (batch,)
+        scale = F.softmax(px_logits, dim=-1)  # s
+        # logsumexp(logits) = max logits - log max s (the softmax keeps the argmax)
+        log_sum_exp = px_logits.amax(-1) - scale.amax(-1).log()
+        mu = scale * library.unsqueeze(-1)
+        ratio = mu * theta.reciprocal()  # r = mu / theta
+        q = torch.log1p(ratio)
+        x_sum = x.sum(-1)
+        log_p = (torch.linalg.vecdot(x, px_logits) - torch.linalg.vecdot(x, q)
+                 + x_sum * (log_library - log_sum_exp) - x @ px_log_theta - q @ theta)
         log_terms, digamma_diff = _log_gamma_terms(nonzero, theta, need_grad)
-        log_p.index_add_(0, nonzero.rows, log_terms)
+        log_p += _row_sums(log_terms, nonzero)
         if zi_logits is not None:
-            # log p = -softplus(l) + log NB(x) for x > 0; -softplus(l) + logaddexp(l, -theta q)
-            # for x = 0, where log NB(0) = -theta q is already in the sum above.
-            is_zero = torch.ones_like(x).view(-1).index_fill_(0, nonzero.flat, 0.0).view(x.shape)
-            log_zero = torch.logaddexp(zi_logits, -theta_q).add_(theta_q)
-            log_p += torch.linalg.vecdot(is_zero, log_zero) - F.softplus(zi_logits).sum(-1)
+            is_zero = torch.sign(x).neg_().add_(1.0)  # z = [x = 0] for counts >= 0
+            v = torch.addcmul(zi_logits, q, theta)  # l + theta q
+            log_p += torch.linalg.vecdot(is_zero, F.softplus(v)) - F.softplus(zi_logits).sum(-1)
         if not need_grad:
             return -log_p
-        # Gradients of -log p, per entry; the backward only scales them by the upstream.
-        scale = F.softmax(px_logits, dim=-1)  # px_scale
-        # a = mu d log NB / d mu = x - (x + theta) mu / (theta + mu) = (x - mu) sigmoid(-u)
-        a = torch.sigmoid(u.neg_()).mul_(x - scale * log_library.exp().unsqueeze(-1))
+        t = ratio.add_(1.0).reciprocal_()  # 1 / (1 + r)
+        b = mu.sub_(x).mul_(t)  # (mu - x) t
         grad_zi = None
         if zi_logits is not None:
-            nb_zero_weight = torch.sigmoid(zi_logits + theta_q).mul_(is_zero)  # 1 - omega
-            grad_zi = torch.sigmoid(zi_logits).sub_(nb_zero_weight)
-            omega = nb_zero_weight.neg_().add_(1.0)
-            a.mul_(omega)
-            theta_q.mul_(omega)
-        a_sum = a.sum(-1)  # (batch,)
-        grad_logits = scale.mul_(a_sum.unsqueeze(-1)).sub_(a)  # softmax * sum(a) - a
-        # d(-log p) / d log theta = a + theta q - theta D (times omega for ZINB; D = 0 at
-        # zeros): the dense part here, theta D per non-zero entry for the backward.
-        grad_log_theta = a.add_(theta_q)
-        theta_digamma = theta[nonzero.cols] * digamma_diff
-        ctx.save_for_backward(grad_logits, grad_log_theta, grad_zi, a_sum, theta_digamma,
+            omega = torch.sigmoid(v).mul_(is_zero).neg_().add_(1.0)  # 1 - z sigmoid(v)
+            grad_zi = torch.sigmoid(zi_logits).add_(omega).sub_(1.0)
+            b.mul_(omega)
+            q.mul_(omega)
+        b_sum = b.sum(-1)  # (batch,)
+        grad_logits = torch.addcmul(b, scale, b_sum.unsqueeze(-1), value=-1.0)
+        # d(-log p) / d log theta = theta q - b - theta D: q and b for the backward,
+        # and theta D per non-zero entry.
+        theta_digamma = theta.index_select(0, nonzero.cols).mul_(digamma_diff)
+        ctx.save_for_backward(grad_logits, q, b, grad_zi, b_sum, theta, theta_digamma,
                               nonzero.rows, nonzero.cols)
         ctx.is_zinb = zi_logits is not None
         return -log_p
@@ -155,21 +143,18 @@ class _CountLoss(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
-        grad_logits, grad_log_theta, grad_zi, a_sum, theta_digamma, rows, cols = (
-            ctx.saved_tensors
-        )
+        grad_logits, q, b, grad_zi, b_sum, theta, theta_digamma, rows, cols = ctx.saved_tensors
         w = grad_out.unsqueeze(-1)  # (batch, 1)
         needs = ctx.needs_input_grad
         g_logits = grad_logits * w if needs[0] else None
-        # d(-log p)/d log library = -sum_g a_g (mu enters only through library * softmax).
-        g_library = -(a_sum * grad_out) if needs[1] else None
+        g_library = b_sum * grad_out if needs[1] else None
         g_theta = None
-        if needs[2]:  # (n_genes,): the dense part, less the digamma part of the non-zeros
-            sparse = torch.zeros_like(grad_log_theta[0]).index_add_(
-                0, cols, grad_out[rows] * theta_digamma)
-            g_theta = grad_out @ grad_log_theta - sparse
+        if needs[2]:  # (n_genes,): theta (w q) - w b, less theta D summed over the non-zeros
+            sparse = torch.zeros_like(theta).index_add_(
+                0, cols, grad_out.index_select(0, rows).mul_(theta_digamma))
+            g_theta = (grad_out @ q).mul_(theta).sub_(grad_out @ b).sub_(sparse)
         g_zi = grad_zi * w if ctx.is_zinb and needs[3] else None
-        return g_logits, g_library, g_theta, g_zi, None
+        return g_logits, g_library, g_theta, g_zi, None, None
 
 
 def count_reconstruction_loss(
@@ -178,6 +163,7 @@ def count_reconstruction_loss(
     px_log_theta: Tensor,
     x: Tensor,
     zi_logits: Tensor | None = None,
+    nonzero: NonZero | None = None,
 ) -> Tensor:
     """-log NB(x; mu, theta) (or ZINB) summed over genes: (batch,) nats per cell.
 
@@ -191,9 +177,12 @@ def count_reconstruction_loss(
     px_log_theta
         (n_genes,) log inverse dispersion.
     x
-        (batch, n_genes) counts (no gradient).
+        (batch, n_genes) counts, >= 0 (no gradient).
     zi_logits
         (batch, n_genes) zero-inflation logits for ZINB; None for NB.
+    nonzero
+        :func:`~genevae.data.nonzero.nonzero_entries` of ``x``, when the caller has them
+        already (e.g. from the batch's CSR rows).
 
     Returns
     -------
@@ -202,5 +191,7 @@ def count_reconstruction_loss(
         the :mod:`~genevae.model.likelihoods` value; differentiable in the logits,
         the library, log theta and the zero-inflation logits.
     """
+    x = x.detach()
     log_library = torch.log(library.clamp_min(torch.finfo(library.dtype).tiny))
-    return _CountLoss.apply(px_logits, log_library, px_log_theta, zi_logits, x.detach())
+    return _CountLoss.apply(px_logits, log_library, px_log_theta, zi_logits, x,
+                            nonzero if nonzero is not None else nonzero_entries(x))

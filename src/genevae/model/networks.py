@@ -7,11 +7,76 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MLP", "ConditionEncoder", "CONDITION_ENCODINGS", "MAX_EMBEDDING_DIM"]
+__all__ = [
+    "MLP",
+    "ConditionEncoder",
+    "Linear",
+    "CONDITION_ENCODINGS",
+    "MAX_EMBEDDING_DIM",
+    "MIN_LOW_PRECISION_WEIGHTS",
+    "set_matmul_dtype",
+]
 
 CONDITION_ENCODINGS = ("onehot", "embedding")
 #: Learned embeddings use min(MAX_EMBEDDING_DIM, n_categories) dimensions per key.
 MAX_EMBEDDING_DIM = 8
+
+
+class _Bfloat16Linear(torch.autograd.Function):
+    """x W^T + b with the products in bfloat16 (accumulated in float32) and float32 in
+    and out; the bias is added in float32, so only x W^T is rounded to bfloat16."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        x_low, weight_low = x.to(torch.bfloat16), weight.to(torch.bfloat16)
+        out = torch.mm(x_low, weight_low.t()).float()
+        if bias is not None:
+            out += bias
+        ctx.save_for_backward(x_low, weight_low)
+        ctx.has_bias = bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        x_low, weight_low = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_low = grad_out.to(torch.bfloat16)
+        grad_x = torch.mm(grad_low, weight_low).float() if needs[0] else None
+        grad_weight = torch.mm(grad_low.t(), x_low).float() if needs[1] else None
+        grad_bias = grad_out.sum(0) if ctx.has_bias and needs[2] else None
+        return grad_x, grad_weight, grad_bias
+
+
+class Linear(nn.Linear):
+    """:class:`torch.nn.Linear` whose training-mode products can run in bfloat16.
+
+    With ``matmul_dtype = torch.bfloat16`` (set by :func:`set_matmul_dtype`), a training
+    step multiplies in bfloat16 with float32 accumulation: 3-4x faster on CPUs with
+    AVX512-BF16 or AMX, and on GPUs. The weights, their gradients, the optimiser and
+    everything in eval mode (validation, embeddings, reports) stay float32. Input
+    (batch, in_features), 2-D.
+    """
+
+    matmul_dtype: torch.dtype = torch.float32
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.matmul_dtype == torch.bfloat16 and self.training and x.dim() == 2:
+            return _Bfloat16Linear.apply(x, self.weight, self.bias)
+        return super().forward(x)
+
+
+#: Layers with fewer weights keep float32 products: casting costs more than it saves.
+MIN_LOW_PRECISION_WEIGHTS = 2**14
+
+
+def set_matmul_dtype(model: nn.Module, dtype: torch.dtype) -> None:
+    """Run the training-mode products of every :class:`Linear` in ``model`` with at least
+    :data:`MIN_LOW_PRECISION_WEIGHTS` weights in ``dtype`` (``torch.float32`` or
+    ``torch.bfloat16``)."""
+    for module in model.modules():
+        if isinstance(module, Linear):
+            large = module.weight.numel() >= MIN_LOW_PRECISION_WEIGHTS
+            module.matmul_dtype = dtype if large else torch.float32
 
 
 class MLP(nn.Sequential):
@@ -30,7 +95,9 @@ class MLP(nn.Sequential):
     batch_norm
         Batch normalisation after each Linear.
 
-    Input (batch, n_input) -> output (batch, n_hidden).
+    Input (batch, n_input) -> output (batch, n_hidden). The first layer is a
+    :class:`Linear` (it holds the n_input x n_hidden product, the large one when the
+    input is the genes).
     """
 
     def __init__(
@@ -38,7 +105,7 @@ class MLP(nn.Sequential):
     ) -> None:
         layers: list[nn.Module] = []
         for i in range(n_layers):
-            layers.append(nn.Linear(n_input if i == 0 else n_hidden, n_hidden))
+            layers.append(Linear(n_input, n_hidden) if i == 0 else nn.Linear(n_hidden, n_hidden))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(n_hidden))
             layers.append(nn.ReLU())

@@ -36,11 +36,15 @@ from genevae.config import ObjectiveConfig, TrainConfig
 from genevae.data.batches import BatchSource
 from genevae.history.history import History, HistoryMeta
 from genevae.history.logline import format_epoch_line
+from genevae.model.networks import set_matmul_dtype
 from genevae.runfolder import RunFolder
 from genevae.train.checkpoint import save_checkpoint
 from genevae.train.controller import PIState, pi_kl_weight
 from genevae.train.distributed import SINGLE_PROCESS, Distributed
 from genevae.train.evaluate import evaluate
+from genevae.train.flat import FlatParameters
+from genevae.train.memory import keep_freed_memory
+from genevae.train.precision import matmul_dtype, resolve_precision
 from genevae.train.records import epoch_record
 from genevae.train.schedules import kl_weight as scheduled_kl_weight
 
@@ -180,9 +184,15 @@ class Trainer:
         self.checkpoint_extra = dict(checkpoint_extra or {})
         self.on_epoch = on_epoch
         self.echo = echo or (lambda line: print(line, flush=True))
+        # bfloat16 products for the large layers in training mode (``--precision``)
+        set_matmul_dtype(model, matmul_dtype(resolve_precision(train.precision, self.dist.device)))
+        # One flat parameter for the optimiser and the clipping (a kernel each per step),
+        # except under DDP, whose reducer owns the gradients of the separate tensors.
+        self.flat = None if self.dist.enabled else FlatParameters(model)
+        self.parameters = list(model.parameters()) if self.flat is None else [self.flat.parameter]
         # fused: one kernel for all parameters instead of ~10 tensor ops each per step
         self.optimizer = torch.optim.AdamW(
-            model.parameters(), lr=train.lr, weight_decay=train.weight_decay, fused=True
+            self.parameters, lr=train.lr, weight_decay=train.weight_decay, fused=True
         )
         self.state = TrainerState()
 
@@ -192,7 +202,9 @@ class Trainer:
         return {
             **self.checkpoint_extra,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            # per parameter tensor, whatever the layout: resumable with or without DDP
+            "optimizer": (self.optimizer.state_dict() if self.flat is None
+                          else self.flat.optimizer_state(self.optimizer)),
             "rng_state": torch.get_rng_state(),
             "trainer": self.state.to_dict(),
         }
@@ -200,7 +212,10 @@ class Trainer:
     def restore(self, checkpoint: Mapping[str, Any]) -> None:
         """Continue from a checkpoint written by :meth:`checkpoint_state`."""
         self.model.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.flat is None:
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        else:
+            self.flat.load_optimizer_state(self.optimizer, checkpoint["optimizer"])
         torch.set_rng_state(checkpoint["rng_state"])
         self.state = TrainerState.from_dict(checkpoint["trainer"])
 
@@ -225,6 +240,7 @@ class Trainer:
 
         ``train_eval_batches`` is the fixed training subsample evaluated in eval mode.
         """
+        keep_freed_memory()  # steps reuse their buffers instead of page-faulting new ones
         if self.state.epochs_done == 0:
             self._write_last()  # a resumable state exists from the first step on
         stop_reason: StopReason = "completed"
@@ -327,14 +343,18 @@ class Trainer:
                 kl_weight=beta,
                 free_bits=self.objective.free_bits,
                 reduction=self.objective.loss_reduction,
+                nonzero=batch.nonzero,
             )
             halt = self.dist.halt(stop.received, out.objective)  # the same on every rank
             if halt:
                 return halt, {}
-            self.optimizer.zero_grad(set_to_none=True)
+            if self.flat is None:
+                self.optimizer.zero_grad(set_to_none=True)
+            else:
+                self.flat.zero_grad()
             out.objective.backward()
             if clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                torch.nn.utils.clip_grad_norm_(self.parameters, clip)
             self.optimizer.step()
             if self.state.controller is not None:
                 kl_per_dim = self.dist.mean(out.kl_local.detach().mean()) / self.model.n_latent

@@ -1,0 +1,191 @@
+"""The training-speed machinery keeps the numbers: one flat parameter for AdamW and the
+clipping, bfloat16 products in training mode only, the loss's non-zero entries taken
+from CSR rows, glibc's memory thresholds, and the default train-evaluation subsample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from conftest import tiny_config
+
+from genevae.config import MAX_EVAL_TRAIN_CELLS, build_config
+from genevae.data.nonzero import csr_rows_nonzero, nonzero_entries
+from genevae.data.simulate import simulate_sc
+from genevae.model.count_loss import count_reconstruction_loss
+from genevae.model.networks import MIN_LOW_PRECISION_WEIGHTS, Linear, set_matmul_dtype
+from genevae.train.flat import FlatParameters
+from genevae.train.memory import keep_freed_memory
+from genevae.train.precision import cpu_has_native_bfloat16, resolve_precision
+from genevae.workflow import fit
+
+
+def _net(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5), torch.nn.ReLU(),
+                               torch.nn.Linear(5, 3))
+
+
+def _train(net, params, steps: int, flat: FlatParameters | None = None, optimizer=None,
+           clip: float | None = None):
+    optimizer = optimizer or torch.optim.AdamW(params, lr=1e-2, weight_decay=1e-2, fused=True)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        x = torch.randn(16, 6, generator=generator)
+        if flat is None:
+            optimizer.zero_grad(set_to_none=True)
+        else:
+            flat.zero_grad()
+        net(x).pow(2).sum().backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        optimizer.step()
+    return optimizer
+
+
+@pytest.mark.parametrize("clip", [None, 0.5])
+def test_flat_parameters_train_like_separate_tensors(clip: float | None) -> None:
+    """The same update to the last bit or two: AdamW's vectorised kernel over one long
+    tensor may round differently from its scalar path over short ones, and the one
+    norm of the flat gradient is summed in another order. (Over many steps Adam
+    amplifies such differences where a gradient is ~0, so compare a few steps.)"""
+    separate, flat_net = _net(), _net()
+    flat = FlatParameters(flat_net)
+    _train(separate, list(separate.parameters()), 3, clip=clip)
+    _train(flat_net, [flat.parameter], 3, flat, clip=clip)
+    for a, b in zip(separate.state_dict().values(), flat_net.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_flat_optimizer_state_is_per_tensor_and_resumes_exactly() -> None:
+    reference = _net()
+    ref_optimizer = _train(reference, list(reference.parameters()), 3)
+    flat_net = _net()
+    flat = FlatParameters(flat_net)
+    flat_optimizer = _train(flat_net, [flat.parameter], 3, flat)
+    state = flat.optimizer_state(flat_optimizer)
+    want = ref_optimizer.state_dict()  # the layout of an optimiser over the tensors
+    assert state["param_groups"] == want["param_groups"]
+    assert state["state"].keys() == want["state"].keys()
+    for i, entry in want["state"].items():
+        assert state["state"][i].keys() == entry.keys()
+        for key, value in entry.items():
+            torch.testing.assert_close(state["state"][i][key], value, rtol=1e-5, atol=1e-7)
+    # resuming from the per-tensor state continues the flat run bit for bit
+    resumed = _net()
+    resumed.load_state_dict(flat_net.state_dict())
+    resumed_flat = FlatParameters(resumed)
+    optimizer = torch.optim.AdamW([resumed_flat.parameter], lr=1e-2, weight_decay=1e-2,
+                                  fused=True)
+    resumed_flat.load_optimizer_state(optimizer, state)
+    _train(resumed, [resumed_flat.parameter], 2, resumed_flat, optimizer)
+    _train(flat_net, [flat.parameter], 2, flat, flat_optimizer)
+    for a, b in zip(flat_net.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_flat_optimizer_state_of_another_model_is_refused() -> None:
+    flat = FlatParameters(_net())
+    optimizer = torch.optim.AdamW([flat.parameter])
+    other = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())
+    with pytest.raises(ValueError, match="2 parameter tensors; this model has 6"):
+        flat.load_optimizer_state(optimizer, other.state_dict())
+
+
+def test_precision_resolution(tmp_path) -> None:
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert resolve_precision("auto", cpu) == ("bf16" if cpu_has_native_bfloat16() else "fp32")
+    assert resolve_precision("auto", torch.device("mps")) == "fp32"
+    flags = tmp_path / "cpuinfo"
+    flags.write_text("processor : 0\nflags : fpu sse avx512f avx512_bf16\n")
+    assert cpu_has_native_bfloat16(flags)
+    flags.write_text("processor : 0\nflags : fpu sse avx2\n")
+    assert not cpu_has_native_bfloat16(flags)
+    assert not cpu_has_native_bfloat16(tmp_path / "missing")
+    with pytest.raises(Exception, match="precision='fp16': choose one of auto, fp32, bf16"):
+        build_config({"train": {"precision": "fp16"}})
+
+
+def test_bfloat16_products_in_training_mode_only() -> None:
+    torch.manual_seed(0)
+    layer = Linear(256, 128)  # 32768 weights: above the threshold
+    small = Linear(8, 4)
+    model = torch.nn.ModuleList([layer, small])
+    set_matmul_dtype(model, torch.bfloat16)
+    assert layer.matmul_dtype == torch.bfloat16 and small.matmul_dtype == torch.float32
+    assert layer.weight.numel() >= MIN_LOW_PRECISION_WEIGHTS > small.weight.numel()
+    x = torch.randn(32, 256, requires_grad=True)
+    exact = torch.nn.functional.linear(x, layer.weight, layer.bias)
+    low = layer(x)
+    assert low.dtype == torch.float32 and not torch.equal(low, exact)
+    torch.testing.assert_close(low, exact, rtol=0, atol=0.02 * exact.abs().max().item())
+    weights = torch.randn(32, 128)
+    grads_low = torch.autograd.grad((low * weights).sum(), (x, layer.weight, layer.bias))
+    grads = torch.autograd.grad((exact * weights).sum(), (x, layer.weight, layer.bias))
+    for g_low, g in zip(grads_low, grads, strict=True):
+        assert g_low.dtype == torch.float32
+        torch.testing.assert_close(g_low, g, rtol=0, atol=0.02 * g.abs().max().item())
+    layer.eval()  # evaluation, embeddings and reports: float32, exactly nn.Linear
+    assert torch.equal(layer(x), exact)
+
+
+def test_bfloat16_training_fits_as_well_as_float32() -> None:
+    adata = simulate_sc(n_cells=600, n_genes=400, n_cell_types=3, seed=3)
+    results = {}
+    for precision in ("fp32", "bf16"):
+        config = tiny_config(model={"n_hidden": 64, "n_latent": 6},
+                             train={"epochs": 8, "precision": precision})
+        fitted, result = fit(adata, config, echo=lambda line: None)
+        assert fitted.config.train.precision == precision
+        results[precision] = result.history.frame["val_loss"].to_numpy()
+    assert results["fp32"][-1] < results["fp32"][0]
+    assert not np.array_equal(results["fp32"], results["bf16"])  # bf16 did run
+    assert abs(results["bf16"][-1] / results["fp32"][-1] - 1) < 0.01
+
+
+def _counts(seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).negative_binomial(1, 0.6, size=(20, 30)).astype(np.float32)
+    x[3] = 0.0  # an empty cell
+    x[5, :4] = [40.0, 1e3, 2.0, 31.0]
+    return x
+
+
+def test_csr_rows_give_the_dense_non_zero_entries() -> None:
+    x = _counts()
+    csr = sp.csr_matrix(x)
+    csr.data[:3] = 0.0  # explicit zeros in the storage are not entries
+    x_stored = csr.toarray()
+    rows = np.array([7, 3, 0, 19, 5, 5])
+    from_csr = csr_rows_nonzero(csr, rows)
+    dense = nonzero_entries(torch.from_numpy(x_stored[rows]))
+    for got, want in zip(from_csr, dense, strict=True):
+        assert torch.equal(got, want)
+    assert from_csr.per_row[1] == 0
+
+
+def test_count_loss_with_given_non_zero_entries_is_the_same() -> None:
+    x = torch.from_numpy(_counts())
+    generator = torch.Generator().manual_seed(2)
+    logits = torch.randn(20, 30, generator=generator)
+    log_theta = torch.randn(30, generator=generator)
+    library = x.sum(-1)
+    given = csr_rows_nonzero(sp.csr_matrix(x.numpy()), np.arange(20))
+    for zi in (None, torch.randn(20, 30, generator=generator)):
+        assert torch.equal(count_reconstruction_loss(logits, library, log_theta, x, zi, given),
+                           count_reconstruction_loss(logits, library, log_theta, x, zi))
+
+
+def test_freed_memory_is_kept_on_linux() -> None:
+    import sys
+
+    assert keep_freed_memory() is sys.platform.startswith("linux")
+
+
+def test_train_evaluation_subsample_matches_the_validation_cells(tiny_sc) -> None:
+    fitted, result = fit(tiny_sc, tiny_config(), echo=lambda line: None)
+    n_val = round(0.1 * tiny_sc.n_obs)
+    assert fitted.config.train.n_eval_train_cells == min(MAX_EVAL_TRAIN_CELLS, n_val)
+    fitted_all, _ = fit(tiny_sc, tiny_config(train={"n_eval_train_cells": 0}), echo=lambda line: None)
+    assert fitted_all.config.train.n_eval_train_cells == 0
