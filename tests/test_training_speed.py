@@ -1,19 +1,16 @@
 """The training-speed machinery keeps the numbers: one flat parameter for AdamW and the
-clipping, bfloat16 products in training mode only, the loss's non-zero entries taken
-from CSR rows, glibc's memory thresholds, and the default train-evaluation subsample."""
+clipping, bfloat16 products in training mode only, glibc's memory thresholds, and the
+default train-evaluation subsample."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 from conftest import tiny_config
 
 from genevae.config import MAX_EVAL_TRAIN_CELLS, build_config
-from genevae.data.nonzero import csr_rows_nonzero, nonzero_entries
 from genevae.data.simulate import simulate_sc
-from genevae.model.count_loss import count_reconstruction_loss
 from genevae.model.networks import MIN_LOW_PRECISION_WEIGHTS, Linear, set_matmul_dtype
 from genevae.train.flat import FlatParameters
 from genevae.train.memory import keep_freed_memory
@@ -143,38 +140,6 @@ def test_bfloat16_training_fits_as_well_as_float32() -> None:
     assert results["fp32"][-1] < results["fp32"][0]
     assert not np.array_equal(results["fp32"], results["bf16"])  # bf16 did run
     assert abs(results["bf16"][-1] / results["fp32"][-1] - 1) < 0.01
-
-
-def _counts(seed: int = 0) -> np.ndarray:
-    x = np.random.default_rng(seed).negative_binomial(1, 0.6, size=(20, 30)).astype(np.float32)
-    x[3] = 0.0  # an empty cell
-    x[5, :4] = [40.0, 1e3, 2.0, 31.0]
-    return x
-
-
-def test_csr_rows_give_the_dense_non_zero_entries() -> None:
-    x = _counts()
-    csr = sp.csr_matrix(x)
-    csr.data[:3] = 0.0  # explicit zeros in the storage are not entries
-    x_stored = csr.toarray()
-    rows = np.array([7, 3, 0, 19, 5, 5])
-    from_csr = csr_rows_nonzero(csr, rows)
-    dense = nonzero_entries(torch.from_numpy(x_stored[rows]))
-    for got, want in zip(from_csr, dense, strict=True):
-        assert torch.equal(got, want)
-    assert from_csr.per_row[1] == 0
-
-
-def test_count_loss_with_given_non_zero_entries_is_the_same() -> None:
-    x = torch.from_numpy(_counts())
-    generator = torch.Generator().manual_seed(2)
-    logits = torch.randn(20, 30, generator=generator)
-    log_theta = torch.randn(30, generator=generator)
-    library = x.sum(-1)
-    given = csr_rows_nonzero(sp.csr_matrix(x.numpy()), np.arange(20))
-    for zi in (None, torch.randn(20, 30, generator=generator)):
-        assert torch.equal(count_reconstruction_loss(logits, library, log_theta, x, zi, given),
-                           count_reconstruction_loss(logits, library, log_theta, x, zi))
 
 
 def test_freed_memory_is_kept_on_linux() -> None:

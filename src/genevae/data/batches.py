@@ -11,10 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import scipy.sparse as sp
 import torch
-
-from genevae.data.nonzero import NonZero, csr_rows_nonzero
 
 __all__ = ["Batch", "BatchSource", "InMemoryBatches", "epoch_generator"]
 
@@ -31,15 +28,11 @@ class Batch:
         (batch,) total counts per cell over the modelled genes.
     conditions
         (batch, n_condition_keys) int64 category codes.
-    nonzero
-        The entries > 0 of ``x`` when the source has them at hand (counts held as CSR);
-        None: the loss finds them.
     """
 
     x: torch.Tensor
     library: torch.Tensor
     conditions: torch.Tensor
-    nonzero: NonZero | None = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -77,8 +70,6 @@ class InMemoryBatches:
     device
         Where the batches are: the served rows are moved there once, so batches
         are slices on the device (no host transfer per batch).
-    counts_csr
-        ``x`` as CSR (counts), on the CPU: each batch then carries its non-zero entries.
     """
 
     def __init__(
@@ -91,7 +82,6 @@ class InMemoryBatches:
         shuffle: bool,
         seed: int = 0,
         device: torch.device | str | None = None,
-        counts_csr: sp.csr_matrix | None = None,
     ) -> None:
         # The rows are gathered per batch, not copied here: the training, validation and
         # evaluation sources of a run share one matrix in memory (moved to ``device`` once;
@@ -101,8 +91,6 @@ class InMemoryBatches:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
-        on_cpu = self.index.device.type == "cpu"
-        self.counts_csr = counts_csr if on_cpu else None
 
     @property
     def x(self) -> torch.Tensor:
@@ -123,9 +111,8 @@ class InMemoryBatches:
             order = order.to(self.index.device)
         for start in range(0, self.n_cells, self.batch_size):
             if self.shuffle:
-                rows = self.index[order[start : start + self.batch_size]]
+                rows = self.index.index_select(0, order[start : start + self.batch_size])
             else:
                 rows = self.index[start : start + self.batch_size]
-            nonzero = (None if self.counts_csr is None
-                       else csr_rows_nonzero(self.counts_csr, rows.numpy()))
-            yield Batch(*(tensor[rows] for tensor in self._tensors), nonzero=nonzero)
+            # index_select: ~7x faster than advanced indexing (x[rows]) for row gathers
+            yield Batch(*(tensor.index_select(0, rows) for tensor in self._tensors))

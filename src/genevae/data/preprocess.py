@@ -293,9 +293,6 @@ class PreparedData:
         (n_cells,) str names of the kept cells.
     n_categories
         Number of categories of each condition key.
-    counts_csr
-        ``x`` as a CSR matrix for the count likelihoods (None for the Gaussian): the
-        batches take the loss's non-zero entries from it (:mod:`genevae.data.nonzero`).
     """
 
     x: torch.Tensor
@@ -304,7 +301,6 @@ class PreparedData:
     labels: np.ndarray | None
     obs_names: np.ndarray
     n_categories: tuple[int, ...]
-    counts_csr: sp.csr_matrix | None = None
 
     @property
     def n_cells(self) -> int:
@@ -329,27 +325,10 @@ class PreparedData:
     ) -> InMemoryBatches:
         """Batches over the cells ``indices`` (see :class:`InMemoryBatches`)."""
         return InMemoryBatches(self.x, self.library, self.conditions, indices, batch_size,
-                               shuffle, seed, device, counts_csr=self.counts_csr)
+                               shuffle, seed, device)
 
 
 # --- matrix helpers ------------------------------------------------------------------------
-
-
-#: Rows converted at a time when a dense count matrix is turned into CSR (bounds the
-#: temporary memory of the conversion).
-_CSR_CHUNK_ROWS = 4096
-
-
-def _counts_csr(matrix, x: np.ndarray) -> sp.csr_matrix:
-    """The counts ``x`` (dense, float32) as CSR with sorted column indices: from
-    ``matrix`` when it is sparse already, else converted a few rows at a time."""
-    if sp.issparse(matrix):
-        csr = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
-        csr.sum_duplicates()  # also sorts the indices: entries in row-major order
-        return csr
-    return sp.vstack([sp.csr_matrix(x[start : start + _CSR_CHUNK_ROWS])
-                      for start in range(0, len(x), _CSR_CHUNK_ROWS)] or [sp.csr_matrix(x)],
-                     format="csr")
 
 
 def _dense(matrix) -> np.ndarray:
@@ -889,8 +868,7 @@ def prepare(
         config.layer,
     )
     _check_split_size(int(keep.sum()), config.val_fraction, source)
-    kept = selected[keep]
-    x, library = preprocessor.transform_matrix(kept)
+    x, library = preprocessor.transform_matrix(selected[keep])
     prepared = PreparedData(
         x=torch.from_numpy(x),
         library=torch.from_numpy(library),
@@ -898,7 +876,6 @@ def prepare(
         labels=None if labels is None else labels[keep],
         obs_names=np.asarray(adata.obs_names[keep], dtype=str),
         n_categories=tuple(len(c) for c in preprocessor.condition_categories),
-        counts_csr=_counts_csr(kept, x) if preprocessor.likelihood in _COUNT_LIKELIHOODS else None,
     )
     log.info(
         "%s: prepared %d cells x %d genes for the %s likelihood.",

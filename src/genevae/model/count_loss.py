@@ -34,12 +34,13 @@ and d(-log p) / d l = sigmoid(l) - z sigmoid(v).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
-
-from genevae.data.nonzero import NonZero, nonzero_entries
 
 __all__ = ["count_reconstruction_loss", "SMALL_COUNT_TABLE"]
 
@@ -48,6 +49,39 @@ __all__ = ["count_reconstruction_loss", "SMALL_COUNT_TABLE"]
 #: and 1 / (theta + j)); larger or non-integer counts call lgamma and digamma.
 #: genevae choice: covers almost every non-zero UMI count for 128 cumulative terms per gene.
 SMALL_COUNT_TABLE = 32
+
+
+class NonZero(NamedTuple):
+    """The non-zero entries of a (batch, n_genes) count matrix, in row-major order."""
+
+    rows: Tensor  # (n_nonzero,) int64 cell
+    cols: Tensor  # (n_nonzero,) int64 gene
+    counts: Tensor  # (n_nonzero,) value
+    flat: Tensor  # (n_nonzero,) int64 position in the flattened matrix
+    per_row: Tensor  # (batch,) int64 number of non-zero entries of each cell
+
+
+def nonzero_entries(x: Tensor) -> NonZero:
+    """The entries > 0 of the (batch, n_genes) counts ``x``, on its device.
+
+    (Taking them from CSR rows of the data instead was no faster inside the training
+    loop: ~0.5 ms a 2,000-gene batch either way, though 4x faster in isolation.)"""
+    batch, n_genes = x.shape
+    x = x.detach()
+    if x.device.type == "cpu":  # numpy's flatnonzero is ~10x faster than torch.nonzero here
+        flat_np = np.flatnonzero(x.numpy() > 0)
+        ends = np.searchsorted(flat_np, np.arange(1, batch + 1) * n_genes)
+        return _from_flat(torch.from_numpy(flat_np), np.diff(ends, prepend=0), n_genes,
+                          x.reshape(-1).index_select(0, torch.from_numpy(flat_np)))
+    flat = x.reshape(-1).nonzero().squeeze(-1)
+    rows = torch.div(flat, n_genes, rounding_mode="floor")
+    return NonZero(rows, flat - rows * n_genes, x.reshape(-1).index_select(0, flat), flat,
+                   torch.bincount(rows, minlength=batch))
+
+
+def _from_flat(flat: Tensor, per_row: np.ndarray, n_genes: int, counts: Tensor) -> NonZero:
+    rows = torch.from_numpy(np.repeat(np.arange(len(per_row), dtype=np.int64), per_row))
+    return NonZero(rows, flat - rows * n_genes, counts, flat, torch.from_numpy(per_row))
 
 
 def _log_gamma_terms(
@@ -163,7 +197,6 @@ def count_reconstruction_loss(
     px_log_theta: Tensor,
     x: Tensor,
     zi_logits: Tensor | None = None,
-    nonzero: NonZero | None = None,
 ) -> Tensor:
     """-log NB(x; mu, theta) (or ZINB) summed over genes: (batch,) nats per cell.
 
@@ -180,9 +213,6 @@ def count_reconstruction_loss(
         (batch, n_genes) counts, >= 0 (no gradient).
     zi_logits
         (batch, n_genes) zero-inflation logits for ZINB; None for NB.
-    nonzero
-        :func:`~genevae.data.nonzero.nonzero_entries` of ``x``, when the caller has them
-        already (e.g. from the batch's CSR rows).
 
     Returns
     -------
@@ -194,4 +224,4 @@ def count_reconstruction_loss(
     x = x.detach()
     log_library = torch.log(library.clamp_min(torch.finfo(library.dtype).tiny))
     return _CountLoss.apply(px_logits, log_library, px_log_theta, zi_logits, x,
-                            nonzero if nonzero is not None else nonzero_entries(x))
+                            nonzero_entries(x))

@@ -17,7 +17,6 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, Normal
 
 from genevae.config import ModelConfig
-from genevae.data.nonzero import NonZero
 from genevae.model.count_loss import count_reconstruction_loss
 from genevae.model.kl import kl_normal_standard
 from genevae.model.likelihoods import (
@@ -200,8 +199,7 @@ class VAE(nn.Module):
         zi_logits = self.px_zi_logits_head(h)  # (..., batch, n_genes)
         return ZeroInflatedNegativeBinomial(mu, theta, zi_logits, validate_args=False)
 
-    def _reconstruction_loss(self, z: Tensor, library: Tensor, c: Tensor, x: Tensor,
-                             nonzero: NonZero | None = None) -> Tensor:
+    def _reconstruction_loss(self, z: Tensor, library: Tensor, c: Tensor, x: Tensor) -> Tensor:
         """-log p(x | z, c) summed over genes, (batch,) nats per cell.
 
         Counts go through :func:`~genevae.model.count_loss.count_reconstruction_loss`
@@ -212,7 +210,7 @@ class VAE(nn.Module):
         h = self._decode_hidden(z, c)  # (batch, n_hidden)
         zi_logits = self.px_zi_logits_head(h) if self.likelihood == "zinb" else None
         return count_reconstruction_loss(
-            self.px_scale_head(h), library, self.px_log_theta, x, zi_logits, nonzero
+            self.px_scale_head(h), library, self.px_log_theta, x, zi_logits
         )
 
     @staticmethod
@@ -258,7 +256,6 @@ class VAE(nn.Module):
         kl_weight: float,
         free_bits: float = 0.0,
         reduction: str = "sum",
-        nonzero: NonZero | None = None,
     ) -> LossOutput:
         """The beta-ELBO objective and its parts for one mini-batch.
 
@@ -289,9 +286,6 @@ class VAE(nn.Module):
             Floor on the batch-mean KL of each latent dimension, nats (>= 0).
         reduction
             ``"sum"`` or ``"mean"``, as above.
-        nonzero
-            The entries > 0 of ``x`` (:class:`~genevae.data.nonzero.NonZero`), when the
-            batch carries them; None: found here (count likelihoods only).
         """
         if reduction not in LOSS_REDUCTIONS:
             raise ValueError(
@@ -302,7 +296,7 @@ class VAE(nn.Module):
         c = self._condition_features(conditions)  # (batch, n_condition_features)
         qz_mean, qz_logvar = self._encode(x, library, c)
         z = self._sample_z(qz_mean, qz_logvar)  # (batch, n_latent)
-        reconstruction_loss = self._reconstruction_loss(z, library, c, x, nonzero)  # (batch,)
+        reconstruction_loss = self._reconstruction_loss(z, library, c, x)  # (batch,)
         kl_per_dim = kl_normal_standard(qz_mean, qz_logvar)  # (batch, n_latent)
         kl_penalised = kl_per_dim.mean(dim=0).clamp_min(free_bits)  # (n_latent,)
         if reduction == "sum":

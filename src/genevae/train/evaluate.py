@@ -66,8 +66,7 @@ def evaluate(
     model.eval()
     sums = None  # recon, kl, cells, then per dimension: kl, mean, mean squared (float64, CPU)
     for batch in batches.epoch(0):
-        out = model.loss(batch.x, batch.library, batch.conditions, kl_weight=1.0,
-                         nonzero=batch.nonzero)
+        out = model.loss(batch.x, batch.library, batch.conditions, kl_weight=1.0)
         mu = out.qz_mean.cpu().double()  # (batch, n_latent); MPS has no float64
         kl_per_dim = out.kl_per_dim.cpu().double()
         part = torch.cat([

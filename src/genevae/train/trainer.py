@@ -343,7 +343,6 @@ class Trainer:
                 kl_weight=beta,
                 free_bits=self.objective.free_bits,
                 reduction=self.objective.loss_reduction,
-                nonzero=batch.nonzero,
             )
             halt = self.dist.halt(stop.received, out.objective)  # the same on every rank
             if halt:
