@@ -24,7 +24,8 @@ class FlatParameters:
     parameter, and every ``.grad`` a view into its flat gradient.
 
     Autograd accumulates into an existing ``.grad`` in place, so backward fills the flat
-    gradient; :meth:`zero_grad` zeroes it in place (it is never set to None). Moving
+    gradient; zero it in place (:meth:`zero_grad`, or the optimiser's
+    ``zero_grad(set_to_none=False)``), never set it to None. Moving
     the model to another device afterwards undoes the sharing.
 
     Attributes
@@ -58,13 +59,13 @@ class FlatParameters:
         """The state dict of ``optimizer`` (over the flat parameter) as it would be over
         the model's parameters: one entry of each per-element state per tensor."""
         state = optimizer.state_dict()
-        flat_state = state["state"].get(0, {})
-        per_tensor: dict[int, dict[str, Any]] = {}
-        for i, piece in enumerate(self._pieces()):
-            per_tensor[i] = {key: self._split(value, piece) for key, value in flat_state.items()}
+        flat_state = state["state"].get(0)
+        per_tensor = {} if flat_state is None else {
+            i: {key: self._split(value, piece) for key, value in flat_state.items()}
+            for i, piece in enumerate(self._pieces())}
         groups = [{**group, "params": list(range(len(self.shapes)))}
                   for group in state["param_groups"]]
-        return {"state": per_tensor if flat_state else {}, "param_groups": groups}
+        return {"state": per_tensor, "param_groups": groups}
 
     def load_optimizer_state(self, optimizer: torch.optim.Optimizer,
                              state: Mapping[str, Any]) -> None:

@@ -347,10 +347,8 @@ class Trainer:
             halt = self.dist.halt(stop.received, out.objective)  # the same on every rank
             if halt:
                 return halt, {}
-            if self.flat is None:
-                self.optimizer.zero_grad(set_to_none=True)
-            else:
-                self.flat.zero_grad()
+            # the flat gradient is zeroed in place: the parameters' .grad are views into it
+            self.optimizer.zero_grad(set_to_none=self.flat is None)
             out.objective.backward()
             if clip:
                 torch.nn.utils.clip_grad_norm_(self.parameters, clip)
