@@ -56,11 +56,18 @@ def test_unknown_section(tmp_path):
         ("train", {"lr": 0.0}, "lr"),
         ("data", {"val_fraction": 1.5}, "val_fraction"),
         ("objective", {"loss_reduction": "median"}, "loss_reduction"),
+        ("model", {"decoder_dropout": 1.0}, "decoder_dropout"),
     ],
 )
 def test_invalid_values_are_named(section, values, message):
     with pytest.raises(GenevaeError, match=message):
         build_config({section: values})
+
+
+def test_scvi_preset_has_no_decoder_dropout_as_scvi_tools():
+    """scvi-tools' DecoderSCVI is built with dropout_rate=0; its encoder uses 0.1."""
+    config = build_config(apply_preset("scvi"))
+    assert (config.model.dropout, config.model.decoder_dropout) == (0.1, 0.0)
 
 
 def test_reference_preset_matches_the_reference_run():

@@ -142,6 +142,51 @@ def test_bfloat16_training_fits_as_well_as_float32() -> None:
     assert abs(results["bf16"][-1] / results["fp32"][-1] - 1) < 0.01
 
 
+def test_flat_backward_writes_the_gradients_of_backward() -> None:
+    """FlatParameters.backward overwrites the flat gradient with what loss.backward()
+    would accumulate from zero; a parameter the loss does not use gets 0."""
+    reference, flat_net = _net(), _net()
+    flat_net.add_module("unused", torch.nn.Linear(2, 2))
+    flat = FlatParameters(flat_net)
+    x = torch.randn(16, 6, generator=torch.Generator().manual_seed(3))
+    flat.parameter.grad.fill_(7.0)  # a previous step's gradient is overwritten, not added to
+    flat.backward(flat_net[:4](x).pow(2).sum())
+    reference(x).pow(2).sum().backward()
+    for (name, p), q in zip(flat_net.named_parameters(), reference.parameters(), strict=False):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-6, atol=1e-7, msg=name)
+    assert not flat_net.unused.weight.grad.any() and not flat_net.unused.bias.grad.any()
+
+
+@pytest.mark.parametrize("max_norm", [0.05, 1e3])
+def test_clipping_matches_torch(max_norm: float) -> None:
+    """The trainer's clipping scales as clip_grad_norm_ does, above and below the bound."""
+    from genevae.train.trainer import _clip_gradients
+
+    nets = [_net(), _net()]
+    x = torch.randn(16, 6, generator=torch.Generator().manual_seed(4))
+    for net in nets:
+        net(x).pow(2).sum().backward()
+    _clip_gradients(list(nets[0].parameters()), max_norm)
+    torch.nn.utils.clip_grad_norm_(list(nets[1].parameters()), max_norm)
+    for p, q in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-6, atol=0.0)
+    norm = torch.nn.utils.get_total_norm([p.grad for p in nets[0].parameters()])
+    assert norm <= max_norm * (1 + 1e-6)
+
+
+def test_decoder_dropout_can_differ_from_the_encoder() -> None:
+    from genevae.config import ModelConfig
+    from genevae.model.vae import VAE
+
+    def rates(net: torch.nn.Module) -> list[float]:
+        return [m.p for m in net.modules() if isinstance(m, torch.nn.Dropout)]
+
+    same = VAE(20, [], ModelConfig(likelihood="nb", dropout=0.2))
+    assert rates(same.encoder) == rates(same.decoder) == [0.2]
+    scvi_like = VAE(20, [], ModelConfig(likelihood="nb", dropout=0.1, decoder_dropout=0.0))
+    assert rates(scvi_like.encoder) == [0.1] and rates(scvi_like.decoder) == []
+
+
 def test_freed_memory_is_kept_on_linux() -> None:
     import sys
 

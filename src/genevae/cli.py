@@ -38,6 +38,7 @@ _OPTION_TARGETS: dict[str, tuple[str, str]] = {
     "n_hidden": ("model", "n_hidden"),
     "n_layers": ("model", "n_layers"),
     "dropout": ("model", "dropout"),
+    "decoder_dropout": ("model", "decoder_dropout"),
     "batch_norm": ("model", "batch_norm"),
     "gaussian_variance": ("model", "gaussian_variance"),
     "condition_encoding": ("model", "condition_encoding"),
@@ -87,6 +88,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--n-hidden", type=int, metavar="N", help="hidden units per layer (default 128)")
     model.add_argument("--n-layers", type=int, metavar="N", help="hidden layers (default 1)")
     model.add_argument("--dropout", type=float, metavar="P", help="dropout rate (default 0.1)")
+    model.add_argument("--decoder-dropout", type=float, metavar="P",
+                       help="the decoder's dropout rate (default: --dropout; preset scvi: 0)")
     model.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
                        help="batch normalisation in hidden layers (default off)")
     model.add_argument("--gaussian-variance", choices=["learned", "fixed"],

@@ -111,6 +111,9 @@ class ModelConfig:
         Latent dimensions; width and depth of the encoder and decoder MLPs.
     dropout
         Dropout rate in hidden layers (active in training only).
+    decoder_dropout
+        Dropout rate in the decoder's hidden layers; None (default): ``dropout``.
+        scvi-tools' decoder has none (the ``scvi`` preset sets 0).
     batch_norm
         Batch normalisation in hidden layers.
     gaussian_variance
@@ -124,6 +127,7 @@ class ModelConfig:
     n_hidden: int = 128
     n_layers: int = 1
     dropout: float = 0.1
+    decoder_dropout: float | None = None
     batch_norm: bool = False
     gaussian_variance: str = "learned"
     condition_encoding: str = "onehot"
@@ -134,6 +138,7 @@ class ModelConfig:
         _check(self.n_hidden >= 1, f"n_hidden={self.n_hidden}: hidden layers need at least 1 unit, e.g. --n-hidden 128.")
         _check(self.n_layers >= 1, f"n_layers={self.n_layers}: use at least 1 hidden layer.")
         _check(0.0 <= self.dropout < 1.0, f"dropout={self.dropout}: use a rate in [0, 1), e.g. 0.1.")
+        _check(self.decoder_dropout is None or 0.0 <= self.decoder_dropout < 1.0, f"decoder_dropout={self.decoder_dropout}: use a rate in [0, 1), e.g. 0 (none) or 0.1.")
         _check(self.gaussian_variance in ("learned", "fixed"), f"gaussian_variance={self.gaussian_variance!r}: choose 'learned' or 'fixed'.")
         _check(self.condition_encoding in ("onehot", "embedding"), f"condition_encoding={self.condition_encoding!r}: choose 'onehot' or 'embedding'.")
 
@@ -275,7 +280,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"epochs": 30, "batch_size": 64, "lr": 1e-3},
     },
     "scvi": {
-        "model": {"n_latent": 10, "n_hidden": 128, "n_layers": 1, "dropout": 0.1, "batch_norm": True},
+        "model": {"n_latent": 10, "n_hidden": 128, "n_layers": 1, "dropout": 0.1,
+                  "decoder_dropout": 0.0, "batch_norm": True},
         "objective": {"beta": 1.0, "kl_schedule": "constant", "loss_reduction": "sum"},
         "train": {"batch_size": 128, "lr": 1e-3},
     },

@@ -92,7 +92,7 @@ class VAE(nn.Module):
 
     c are the condition features (one-hot or learned embeddings) of the condition codes.
     Dropout and batch normalisation, when configured, act in the hidden layers of both
-    the encoder and the decoder.
+    the encoder and the decoder (the decoder's dropout rate can differ: ``decoder_dropout``).
 
     Parameters
     ----------
@@ -150,7 +150,9 @@ class VAE(nn.Module):
         self.encoder = MLP(n_genes + n_condition_features, **hidden)
         self.qz_mean_head = nn.Linear(config.n_hidden, config.n_latent)
         self.qz_logvar_head = nn.Linear(config.n_hidden, config.n_latent)
-        self.decoder = MLP(config.n_latent + n_condition_features, **hidden)
+        decoder_dropout = config.dropout if config.decoder_dropout is None else config.decoder_dropout
+        self.decoder = MLP(config.n_latent + n_condition_features,
+                           **{**hidden, "dropout": decoder_dropout})
 
         if config.likelihood == "gaussian":
             self.px_loc_head = Linear(config.n_hidden, n_genes)

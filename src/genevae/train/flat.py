@@ -23,10 +23,11 @@ class FlatParameters:
     """Make every parameter of ``model`` (on one device, one dtype) a view into one flat
     parameter, and every ``.grad`` a view into its flat gradient.
 
-    Autograd accumulates into an existing ``.grad`` in place, so backward fills the flat
-    gradient; zero it in place (:meth:`zero_grad`, or the optimiser's
-    ``zero_grad(set_to_none=False)``), never set it to None. Moving
-    the model to another device afterwards undoes the sharing.
+    :meth:`backward` writes the gradients of a loss straight into the flat gradient (no
+    zeroing pass, no accumulation pass). Plain ``loss.backward()`` works too: autograd
+    accumulates into an existing ``.grad`` in place, so zero it in place first
+    (:meth:`zero_grad`, or the optimiser's ``zero_grad(set_to_none=False)``), never set
+    it to None. Moving the model to another device afterwards undoes the sharing.
 
     Attributes
     ----------
@@ -49,11 +50,20 @@ class FlatParameters:
             p.grad = grad[offset : offset + n].view_as(p)
             offset += n
         self.shapes = [p.shape for p in params]
+        self._params = params
         self.parameter = nn.Parameter(flat)
         self.parameter.grad = grad
 
     def zero_grad(self) -> None:
         self.parameter.grad.zero_()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Set the flat gradient to d loss / d parameters (0 for a parameter ``loss``
+        does not depend on), overwriting the previous step's."""
+        grads = torch.autograd.grad(loss, self._params, allow_unused=True)
+        torch.cat([torch.zeros(p.numel(), dtype=p.dtype, device=p.device) if g is None
+                   else g.reshape(-1) for p, g in zip(self._params, grads, strict=True)],
+                  out=self.parameter.grad)
 
     def optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
         """The state dict of ``optimizer`` (over the flat parameter) as it would be over

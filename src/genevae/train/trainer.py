@@ -347,11 +347,13 @@ class Trainer:
             halt = self.dist.halt(stop.received, out.objective)  # the same on every rank
             if halt:
                 return halt, {}
-            # the flat gradient is zeroed in place: the parameters' .grad are views into it
-            self.optimizer.zero_grad(set_to_none=self.flat is None)
-            out.objective.backward()
+            if self.flat is None:
+                self.optimizer.zero_grad(set_to_none=True)
+                out.objective.backward()
+            else:  # written into the flat gradient, which the parameters' .grad view
+                self.flat.backward(out.objective)
             if clip:
-                torch.nn.utils.clip_grad_norm_(self.parameters, clip)
+                _clip_gradients(self.parameters, clip)
             self.optimizer.step()
             if self.state.controller is not None:
                 kl_per_dim = self.dist.mean(out.kl_local.detach().mean()) / self.model.n_latent
@@ -375,6 +377,18 @@ class Trainer:
             return True
         self.state.epochs_without_improvement += 1
         return False
+
+
+def _clip_gradients(parameters: list[torch.Tensor], max_norm: float) -> None:
+    """Scale the gradients to a total norm of at most ``max_norm``, as
+    :func:`torch.nn.utils.clip_grad_norm_` does. On CPU the scaling pass is skipped when
+    the norm is within bounds (most steps); elsewhere reading the norm would wait for
+    the device, so the gradients are always multiplied (by 1 when within bounds)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm(grads)
+    # upstream's factor is min(1, max_norm / (norm + 1e-6)); NaN norms scale, as upstream
+    if norm.device.type != "cpu" or not norm + 1e-6 <= max_norm:
+        torch.nn.utils.clip_grads_with_norm_(parameters, max_norm, norm)
 
 
 def _diverged_record(epoch: int, beta: float) -> dict[str, float]:
