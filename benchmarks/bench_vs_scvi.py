@@ -3,8 +3,8 @@
 Both tools train the same architecture (1 hidden layer of 128 units, 10 latent
 dimensions, batch normalisation, dropout 0.1 in the encoder and none in the decoder),
 the same likelihood, batch size 128, KL weight 1 from the first step (no warm-up), the
-same number of epochs and a validation pass every epoch, on the same cells with the
-same train/validation split.
+same number of epochs, no gradient clipping and a validation pass every epoch, on the
+same cells with the same train/validation split.
 Runs alternate (genevae, scvi, genevae, scvi, ...) so that drift of the machine hits
 both; each run is its own subprocess, so peak RSS is per tool. Goal (issue 5): a
 genevae/scvi throughput ratio of at least 3 for NB and ZINB, with no worse fit.
@@ -141,7 +141,8 @@ def run_genevae(data: Path, likelihood: str, epochs: int, label_key: str | None,
                              n_layers=N_LAYERS, dropout=DROPOUT,
                              decoder_dropout=0.0)
     sections["objective"].update(beta=1.0, kl_schedule="constant", loss_reduction="sum")
-    sections["train"].update(epochs=epochs, batch_size=BATCH_SIZE, seed=SEED, precision=precision)
+    sections["train"].update(epochs=epochs, batch_size=BATCH_SIZE, seed=SEED, precision=precision,
+                             grad_clip=0.0)  # scvi-tools clips no gradients
     config, preprocessor, prepared = read_and_prepare(build_config(sections, where="bench"))
     _, genevae_val = split_indices(prepared.n_cells, VAL_FRACTION, SEED, prepared.labels)
     if not np.array_equal(genevae_val, val_idx):

@@ -64,10 +64,12 @@ def test_invalid_values_are_named(section, values, message):
         build_config({section: values})
 
 
-def test_scvi_preset_has_no_decoder_dropout_as_scvi_tools():
-    """scvi-tools' DecoderSCVI is built with dropout_rate=0; its encoder uses 0.1."""
+def test_scvi_preset_matches_scvi_tools_training():
+    """scvi-tools' DecoderSCVI is built with dropout_rate=0 (its encoder uses 0.1), and it
+    clips no gradients."""
     config = build_config(apply_preset("scvi"))
     assert (config.model.dropout, config.model.decoder_dropout) == (0.1, 0.0)
+    assert config.train.grad_clip == 0.0  # Lightning's gradient_clip_val is None in scvi-tools
 
 
 def test_reference_preset_matches_the_reference_run():
