@@ -57,10 +57,14 @@ def _relative_errors(got, want) -> list[float]:
     return [((g.double() - w).abs().max() / w.abs().max()).item() for g, w in pairs]
 
 
+@pytest.mark.parametrize("weighting", ["random", "batch mean"])
 @pytest.mark.parametrize("likelihood", ["nb", "zinb"])
-def test_fused_loss_matches_the_dense_path(likelihood: str) -> None:
+def test_fused_loss_matches_the_dense_path(likelihood: str, weighting: str) -> None:
+    """Any weights of the cells, and equal ones (the training objective's batch mean,
+    which the backward handles apart)."""
     inputs = _inputs(torch.float64, likelihood == "zinb")
-    weights = torch.rand(N_CELLS, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    weights = (torch.rand(N_CELLS, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+               if weighting == "random" else torch.full((N_CELLS,), 1 / N_CELLS, dtype=torch.float64))
     got, got_grads = _value_and_grads(_fused, *inputs, weights)
     want, want_grads = _value_and_grads(_dense_nll, *inputs, weights)
     assert (inputs[-1] == 0).float().mean() > 0.3  # the sparse part is exercised

@@ -187,6 +187,27 @@ def test_decoder_dropout_can_differ_from_the_encoder() -> None:
     assert rates(scvi_like.encoder) == [0.1] and rates(scvi_like.decoder) == []
 
 
+def test_dropout_keeps_units_with_probability_one_minus_p_and_rescales() -> None:
+    from genevae.model.networks import Dropout
+
+    torch.manual_seed(0)
+    dropout, x = Dropout(0.1), torch.rand(400, 500).add_(0.5).requires_grad_()
+    out = dropout(x)
+    kept = out != 0
+    n = kept.numel()
+    # binomial(n, 0.9): 5 standard deviations
+    assert abs(kept.float().sum().item() - 0.9 * n) < 5 * (0.09 * n) ** 0.5
+    torch.testing.assert_close(out[kept], x[kept] / 0.9)
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / 0.9)
+    dropout.eval()
+    assert torch.equal(dropout(x), x)
+    torch.manual_seed(1)
+    first = Dropout(0.1)(x)
+    torch.manual_seed(1)
+    assert torch.equal(Dropout(0.1)(x), first)  # seeded by the global generator
+
+
 def test_freed_memory_is_kept_on_linux() -> None:
     import sys
 

@@ -78,36 +78,61 @@ def _nonzero(x: Tensor) -> _NonZero:
     return _NonZero(rows, flat - rows * n_genes, x.reshape(-1).index_select(0, flat), per_row)
 
 
+def _gamma_tables(theta: Tensor, need_digamma: bool) -> tuple[Tensor, Tensor | None]:
+    """Per-gene tables, flat (:data:`SMALL_COUNT_TABLE` * n_genes,), entry k * n_genes + g:
+    sum_{j<k} log((theta_g + j) / (j + 1)) = lgamma(k + theta) - lgamma(theta) - lgamma(k + 1)
+    and, when asked, sum_{j<k} 1 / (theta_g + j) = digamma(k + theta) - digamma(theta).
+
+    In theta's dtype: in float32 a table entry is within 1e-5 of the float64 value up to
+    theta = 1e5 (relative error ~5e-8), far closer than float32 lgamma differences."""
+    n_genes, n_tables = theta.shape[0], 2 if need_digamma else 1
+    steps = torch.arange(SMALL_COUNT_TABLE - 1, dtype=theta.dtype, device=theta.device)
+    theta_j = steps.unsqueeze(-1) + theta.detach()  # (table - 1, n_genes): theta + j
+    tables = theta_j.new_empty(n_tables, SMALL_COUNT_TABLE, n_genes)
+    tables[:, 0] = 0.0
+    torch.log(theta_j, out=tables[0, 1:]).sub_(steps.log1p().unsqueeze(-1))
+    if need_digamma:
+        torch.reciprocal(theta_j, out=tables[1, 1:])
+    tables.cumsum_(1)  # one pass over the (table, n_genes) layout: contiguous rows
+    return tables[0].view(-1), tables[1].view(-1) if need_digamma else None
+
+
 def _log_gamma_terms(
     nonzero: _NonZero, theta: Tensor, need_digamma: bool
 ) -> tuple[Tensor, Tensor | None]:
     """Per non-zero entry: lgamma(x + theta) - lgamma(theta) - lgamma(x + 1) and, when
     asked, digamma(x + theta) - digamma(theta); each (n_nonzero,).
 
-    For an integer x < :data:`SMALL_COUNT_TABLE` these are sum_{j<x} log((theta + j) / (j + 1))
-    and sum_{j<x} 1 / (theta + j), read from per-gene tables of cumulative sums (in float64);
-    other counts use lgamma and digamma directly.
+    An integer x < :data:`SMALL_COUNT_TABLE` reads them from :func:`_gamma_tables`; other
+    counts (large or non-integer: few) call lgamma and digamma directly.
     """
     counts, cols = nonzero.counts, nonzero.cols
-    steps = torch.arange(SMALL_COUNT_TABLE - 1, dtype=torch.float64)  # j
-    theta_j = theta.detach().double().unsqueeze(-1) + steps  # (n_genes, table - 1)
-
-    def table(increments: Tensor) -> Tensor:  # (n_genes, table) cumulative sums from 0
-        cumulative = torch.nn.functional.pad(increments.cumsum(-1), (1, 0))
-        return cumulative.to(theta.dtype).reshape(-1)
-
-    small = counts.clamp(max=SMALL_COUNT_TABLE - 1).floor()
-    index = cols * SMALL_COUNT_TABLE + small.long()
-    log_terms = table(theta_j.log() - steps.log1p()).index_select(0, index)
-    digamma_diff = table(theta_j.reciprocal()).index_select(0, index) if need_digamma else None
-    other = (small != counts).nonzero().squeeze(-1)  # large or non-integer counts: few
+    log_table, digamma_table = _gamma_tables(theta, need_digamma)
+    # index k * n_genes + g with k = min(x, table - 1), truncated (exact for integers)
+    index = counts.clamp(max=SMALL_COUNT_TABLE - 1).long().mul_(theta.shape[0]).add_(cols)
+    log_terms = log_table.index_select(0, index)
+    digamma_diff = digamma_table.index_select(0, index) if digamma_table is not None else None
+    other = _large_or_fractional(counts)
     if other.numel():
-        x_other, theta_other = counts[other], theta[cols[other]]
-        log_terms[other] = (torch.lgamma(x_other + theta_other) - torch.lgamma(theta_other)
-                            - torch.lgamma(x_other + 1.0))
+        x_other = counts.index_select(0, other)
+        theta_other = theta.index_select(0, cols.index_select(0, other))
+        shifted = x_other + theta_other
+        log_terms.index_copy_(0, other, torch.lgamma(shifted).sub_(torch.lgamma(theta_other))
+                              .sub_(torch.lgamma(x_other.add_(1.0))))
         if digamma_diff is not None:
-            digamma_diff[other] = torch.digamma(x_other + theta_other) - torch.digamma(theta_other)
+            digamma_diff.index_copy_(0, other, torch.digamma(shifted)
+                                     .sub_(torch.digamma(theta_other)))
     return log_terms, digamma_diff
+
+
+def _large_or_fractional(counts: Tensor) -> Tensor:
+    """Positions (int64) of the counts >= :data:`SMALL_COUNT_TABLE` or not integers."""
+    if counts.device.type == "cpu":  # numpy: ~3x faster than torch's compare and nonzero
+        values = counts.numpy()
+        found = np.flatnonzero((values >= SMALL_COUNT_TABLE) | (values != np.floor(values)))
+        return torch.from_numpy(found)
+    small = counts.clamp(max=SMALL_COUNT_TABLE - 1).floor()
+    return (small != counts).nonzero().squeeze(-1)
 
 
 def _row_sums(values: Tensor, nonzero: _NonZero) -> Tensor:
@@ -154,16 +179,15 @@ class _CountLoss(torch.autograd.Function):
         b = mu.sub_(x).mul_(t)  # (mu - x) t
         grad_zi = None
         if zi_logits is not None:
-            omega = torch.sigmoid(v).mul_(is_zero).neg_().add_(1.0)  # 1 - z sigmoid(v)
-            grad_zi = torch.sigmoid(zi_logits).add_(omega).sub_(1.0)
-            b.mul_(omega)
-            q.mul_(omega)
+            zero_share = v.sigmoid_().mul_(is_zero)  # z sigmoid(v) = 1 - omega
+            grad_zi = torch.sigmoid(zi_logits).sub_(zero_share)
+            b.addcmul_(b, zero_share, value=-1.0)  # b omega
+            q.addcmul_(q, zero_share, value=-1.0)  # q omega
         b_sum = b.sum(-1)  # (batch,)
         grad_logits = torch.addcmul(b, scale, b_sum.unsqueeze(-1), value=-1.0)
         # d(-log p) / d log theta = theta q - b - theta D: q and b for the backward,
-        # and theta D per non-zero entry.
-        theta_digamma = theta.index_select(0, nonzero.cols).mul_(digamma_diff)
-        ctx.save_for_backward(grad_logits, q, b, grad_zi, b_sum, theta, theta_digamma,
+        # and D per non-zero entry.
+        ctx.save_for_backward(grad_logits, q, b, grad_zi, b_sum, theta, digamma_diff,
                               nonzero.rows, nonzero.cols)
         ctx.is_zinb = zi_logits is not None
         return -log_p
@@ -171,16 +195,20 @@ class _CountLoss(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
-        grad_logits, q, b, grad_zi, b_sum, theta, theta_digamma, rows, cols = ctx.saved_tensors
+        grad_logits, q, b, grad_zi, b_sum, theta, digamma_diff, rows, cols = ctx.saved_tensors
         w = grad_out.unsqueeze(-1)  # (batch, 1)
         needs = ctx.needs_input_grad
         g_logits = grad_logits * w if needs[0] else None
         g_library = b_sum * grad_out if needs[1] else None
         g_theta = None
-        if needs[2]:  # (n_genes,): theta (w q) - w b, less theta D summed over the non-zeros
-            sparse = torch.zeros_like(theta).index_add_(
-                0, cols, grad_out.index_select(0, rows).mul_(theta_digamma))
-            g_theta = (grad_out @ q).mul_(theta).sub_(grad_out @ b).sub_(sparse)
+        if needs[2]:  # (n_genes,): theta (w q) - w b - theta sum_b w_b D_b over the non-zeros
+            sparse = torch.zeros_like(theta)
+            if grad_out.numel() and bool((grad_out == grad_out[0]).all()):
+                # a batch mean: every cell weighs the same, so weigh the gene sums once
+                sparse.index_add_(0, cols, digamma_diff).mul_(grad_out[0])
+            else:
+                sparse.index_add_(0, cols, grad_out.index_select(0, rows).mul_(digamma_diff))
+            g_theta = (grad_out @ q).sub_(sparse).mul_(theta).sub_(grad_out @ b)
         g_zi = grad_zi * w if ctx.is_zinb and needs[3] else None
         return g_logits, g_library, g_theta, g_zi, None
 
