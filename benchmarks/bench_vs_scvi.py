@@ -18,7 +18,9 @@ Columns, per dataset and likelihood:
 - cells/s: training cells per second of wall time of an epoch (the training pass, the
   validation pass and each tool's per-epoch bookkeeping; genevae also evaluates as many
   training cells as validation cells in eval mode), the median over the epochs of all
-  repeats; ratio = genevae / scvi. genevae runs ``--precision auto`` (bfloat16 products
+  repeats; ratio = genevae / scvi. "ratio by repeat" is the range of genevae's repeat i
+  over scvi's repeat i (each its median epoch; the two ran one after the other), which
+  shows how far the machine's drift moved the ratio. genevae runs ``--precision auto`` (bfloat16 products
   in training mode on CPUs with AVX512-BF16 or AMX; ``--precision fp32`` to compare),
   scvi-tools its default float32.
 - val -ELBO: the final epoch's validation negative ELBO, nats per cell (reconstruction
@@ -269,6 +271,8 @@ def summarize(runs: list[dict], labels: np.ndarray | None) -> dict:
     seconds = [s for run in runs for s in run["epoch_seconds"]]
     return {
         "cells_per_s": runs[0]["n_train_cells"] / statistics.median(seconds),
+        "cells_per_s_by_repeat": [run["n_train_cells"] / statistics.median(run["epoch_seconds"])
+                                  for run in runs],
         "val_neg_elbo": statistics.median(run["val_neg_elbo"] for run in runs),
         "knn": knn_accuracy(runs[-1]["latent"], labels),
         "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
@@ -283,19 +287,23 @@ def format_table(rows: list[dict]) -> str:
     """Markdown table; a row holds dataset, likelihood and the genevae/scvi summaries."""
     header = ("| data | likelihood | genevae cells/s | scvi cells/s | ratio | genevae val -ELBO "
               "| scvi val -ELBO | ELBO diff | genevae kNN | scvi kNN | genevae RSS MB "
-              "| scvi RSS MB |")
+              "| scvi RSS MB | ratio by repeat |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
         g, s = row["genevae"], row.get("scvi") or {}
         ratio = g["cells_per_s"] / s["cells_per_s"] if s else None
         diff = (g["val_neg_elbo"] - s["val_neg_elbo"]) / abs(s["val_neg_elbo"]) if s else None
+        # genevae's repeat i against scvi's repeat i (run next to it): the drift's spread
+        pairs = [a / b for a, b in zip(g.get("cells_per_s_by_repeat", []),
+                                       s.get("cells_per_s_by_repeat", []), strict=False)]
+        spread = f"{min(pairs):.2f}-{max(pairs):.2f}" if pairs else "n/a"
         lines.append(
             f"| {row['dataset']} | {row['likelihood']} | {g['cells_per_s']:,.0f} "
             f"| {_fmt(s.get('cells_per_s'), ',.0f')} | {_fmt(ratio, '.2f')} "
             f"| {g['val_neg_elbo']:.2f} | {_fmt(s.get('val_neg_elbo'), '.2f')} "
             f"| {_fmt(None if diff is None else 100 * diff, '+.2f')}{'' if diff is None else '%'} "
             f"| {_fmt(g['knn'], '.3f')} | {_fmt(s.get('knn'), '.3f')} "
-            f"| {g['peak_rss_mb']:,.0f} | {_fmt(s.get('peak_rss_mb'), ',.0f')} |"
+            f"| {g['peak_rss_mb']:,.0f} | {_fmt(s.get('peak_rss_mb'), ',.0f')} | {spread} |"
         )
     return "\n".join(lines)
 

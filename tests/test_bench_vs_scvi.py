@@ -51,7 +51,7 @@ def test_subprocess_worker_and_table_without_scvi(bench, tiny, tmp_path) -> None
     table = bench.format_table([{"dataset": "tiny", "likelihood": "zinb", "genevae": genevae,
                                  "scvi": {}}])
     header, rule, row = table.splitlines()
-    assert header.count("|") == rule.count("|") == row.count("|") == 13
+    assert header.count("|") == rule.count("|") == row.count("|") == 14
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[:3] == ["tiny", "zinb", f"{genevae['cells_per_s']:,.0f}"]
     assert cells[3] == cells[4] == "n/a"  # scvi cells/s and the ratio
@@ -65,3 +65,14 @@ def test_table_ratio_and_elbo_difference(bench) -> None:
                                "scvi": scvi}]).splitlines()[2]
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4] == "5.00" and cells[7] == "+1.00%" and cells[9] == "n/a"
+    assert cells[12] == "n/a"  # no repeats given
+
+
+def test_table_ratio_by_repeat_pairs_the_runs(bench) -> None:
+    genevae = {"cells_per_s": 30_000.0, "cells_per_s_by_repeat": [24_000.0, 36_000.0],
+               "val_neg_elbo": 1010.0, "knn": None, "peak_rss_mb": 500.0}
+    scvi = {"cells_per_s": 10_000.0, "cells_per_s_by_repeat": [8_000.0, 12_000.0],
+            "val_neg_elbo": 1000.0, "knn": None, "peak_rss_mb": 700.0}
+    row = bench.format_table([{"dataset": "d", "likelihood": "nb", "genevae": genevae,
+                               "scvi": scvi}]).splitlines()[2]
+    assert [c.strip() for c in row.strip("|").split("|")][12] == "3.00-3.00"
