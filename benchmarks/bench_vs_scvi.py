@@ -264,6 +264,11 @@ def knn_accuracy(latent: np.ndarray, labels: np.ndarray | None) -> float | None:
     return probe(latent, labels, seed=SEED).knn.accuracy_mean
 
 
+def cells_per_s(run: dict) -> float:
+    """One run's training cells per second of its median epoch."""
+    return run["n_train_cells"] / statistics.median(run["epoch_seconds"])
+
+
 def summarize(runs: list[dict], labels: np.ndarray | None) -> dict:
     """One tool's repeats of one dataset and likelihood -> the table's numbers."""
     if not runs:
@@ -271,8 +276,7 @@ def summarize(runs: list[dict], labels: np.ndarray | None) -> dict:
     seconds = [s for run in runs for s in run["epoch_seconds"]]
     return {
         "cells_per_s": runs[0]["n_train_cells"] / statistics.median(seconds),
-        "cells_per_s_by_repeat": [run["n_train_cells"] / statistics.median(run["epoch_seconds"])
-                                  for run in runs],
+        "cells_per_s_by_repeat": [cells_per_s(run) for run in runs],
         "val_neg_elbo": statistics.median(run["val_neg_elbo"] for run in runs),
         "knn": knn_accuracy(runs[-1]["latent"], labels),
         "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
@@ -346,8 +350,8 @@ def main(argv: list[str] | None = None) -> None:
                         result = run_in_subprocess(tool, dataset, likelihood, args.epochs,
                                                    folder, tag, args.threads, args.precision)
                         runs[tool].append(result)
-                        print(f"{tag}: {result['n_train_cells'] / statistics.median(result['epoch_seconds']):,.0f} "
-                              f"cells/s, val -ELBO {result['val_neg_elbo']:.2f}", flush=True)
+                        print(f"{tag}: {cells_per_s(result):,.0f} cells/s, "
+                              f"val -ELBO {result['val_neg_elbo']:.2f}", flush=True)
                 rows.append({"dataset": f"{name} {dataset.n_cells}x{dataset.n_genes}",
                              "likelihood": likelihood,
                              **{tool: summarize(runs[tool], labels) for tool in tools}})

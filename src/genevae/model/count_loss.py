@@ -118,7 +118,7 @@ def _log_gamma_terms(
         theta_other = theta.index_select(0, cols.index_select(0, other))
         shifted = x_other + theta_other
         log_terms.index_copy_(0, other, torch.lgamma(shifted).sub_(torch.lgamma(theta_other))
-                              .sub_(torch.lgamma(x_other.add_(1.0))))
+                              .sub_(torch.lgamma(x_other + 1.0)))
         if digamma_diff is not None:
             digamma_diff.index_copy_(0, other, torch.digamma(shifted)
                                      .sub_(torch.digamma(theta_other)))

@@ -83,9 +83,9 @@ def set_matmul_dtype(model: nn.Module, dtype: torch.dtype) -> None:
 class Dropout(nn.Dropout):
     """:class:`torch.nn.Dropout` whose CPU training-mode mask comes from ``torch.rand_like``:
     the same distribution (a unit is kept with probability 1 - p, to 2**-24, and scaled
-    by 1 / (1 - p)), drawn from the same global generator, in about half the time of the
-    native kernel's ``bernoulli_`` on a (128, 128) activation. Elsewhere, or in eval
-    mode, it is the native module."""
+    by 1 / (1 - p)), drawn from the same global generator, in ~60% of the time of the
+    native kernel's ``bernoulli_`` (forward and backward on a (128, 128) activation: 71
+    against 112 µs). Elsewhere, or in eval mode, it is the native module."""
 
     def forward(self, x: Tensor) -> Tensor:
         if not (self.training and x.device.type == "cpu" and 0.0 < self.p < 1.0):

@@ -382,9 +382,9 @@ class Trainer:
 def _clip_gradients(parameters: list[torch.Tensor], max_norm: float) -> None:
     """Scale the gradients to a total norm of at most ``max_norm``, as
     :func:`torch.nn.utils.clip_grad_norm_` does. On CPU the scaling pass is skipped on
-    steps within the bound (with the per-cell sum, norms of 40-700, few are at a bound of
-    10); elsewhere reading the norm would wait for the device, so the gradients are
-    always multiplied (by 1 when within bounds)."""
+    steps within the bound (with the per-cell sum the norm is 40-700, so at a bound of 10
+    nearly every step scales); elsewhere reading the norm would wait for the device, so
+    the gradients are always multiplied (by 1 when within bounds)."""
     grads = [p.grad for p in parameters if p.grad is not None]
     norm = torch.nn.utils.get_total_norm(grads)
     # upstream's factor is min(1, max_norm / (norm + 1e-6)); NaN norms scale, as upstream
