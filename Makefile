@@ -14,11 +14,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py src/genevae/model/_count_kernel.c | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml setup.py src/genevae/model/_count_kernel.c | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
@@ -35,7 +35,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
 # torch first, then scvi-tools under a constraint that keeps that torch.
-$(BENCH_VENV)/.installed: pyproject.toml benchmarks/constraints.txt
+$(BENCH_VENV)/.installed: pyproject.toml setup.py src/genevae/model/_count_kernel.c benchmarks/constraints.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_BIN)/pip install --quiet --upgrade pip
 	$(BENCH_BIN)/pip install --quiet torch==2.13.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from genevae.model import count_loss
 from genevae.model.count_loss import count_reconstruction_loss
 from genevae.model.likelihoods import NegativeBinomial, ZeroInflatedNegativeBinomial
 
@@ -112,3 +113,31 @@ def test_fused_loss_passes_gradcheck() -> None:
         lambda a, b, c: count_reconstruction_loss(a, library[:4], b, x[:4, :8], c),
         (logits, log_theta, zi_logits),
     )
+
+
+def test_the_c_kernel_is_built_and_used_for_cpu_float32() -> None:
+    """``make test`` builds the kernel (setup.py); without it training falls back to torch."""
+    assert count_loss.kernel_available()
+
+
+@pytest.mark.parametrize("likelihood", ["nb", "zinb"])
+def test_the_c_kernel_and_the_torch_path_agree(likelihood: str, monkeypatch) -> None:
+    """Float32, 1,000 genes (past the vector loops' remainders), values and gradients."""
+    generator = torch.Generator().manual_seed(2)
+    n_cells, n_genes = 16, 1003
+    logits = 2.0 * torch.randn(n_cells, n_genes, generator=generator)
+    log_theta = torch.linspace(-3.0, 5.0, n_genes)
+    library = torch.randint(100, 5000, (n_cells,), generator=generator).float()
+    x = torch.poisson(library.unsqueeze(-1) * torch.softmax(logits, -1), generator=generator)
+    x[0, :4] = torch.tensor([31.0, 32.0, 500.0, 2.5])  # the table's end, large, non-integer
+    zi_logits = torch.randn(n_cells, n_genes, generator=generator) if likelihood == "zinb" else None
+    weights = torch.rand(n_cells, generator=generator)
+    inputs = (logits, library, log_theta, zi_logits, x)
+    kernel = _value_and_grads(_fused, *inputs, weights)
+    monkeypatch.setattr(count_loss, "_KERNEL", None)
+    reference = _value_and_grads(_fused, *inputs, weights)
+    assert max(_relative_errors(kernel, reference)) < 1e-5
+    monkeypatch.undo()
+    with torch.no_grad():  # the kernel's path without gradients
+        values = _fused(*inputs)
+    assert ((values - reference[0]).abs().max() / reference[0].abs().max()).item() < 1e-5
