@@ -10,7 +10,9 @@ setup(
             "genevae.model._count_kernel",
             sources=["src/genevae/model/_count_kernel.c"],
             # -ffast-math lets gcc call libmvec's vector expf / log1pf; the kernel needs
-            # no inf or NaN semantics beyond passing them through.
+            # no inf or NaN semantics beyond passing them through. Compile flags only:
+            # linked with -ffast-math, gcc 12 adds crtfastmath.o, which flushes subnormal
+            # floats to zero in the whole process (tests/test_count_loss.py checks).
             extra_compile_args=["-O3", "-ffast-math", "-fopenmp-simd", "-fvisibility=default"],
             libraries=["m"],
             optional=True,

@@ -10,7 +10,7 @@ both; each run is its own subprocess, so peak RSS is per tool. Goal (issue 5): a
 genevae/scvi throughput ratio of at least 3 for NB and ZINB, with no worse fit.
 
     make bench                                   # creates .venv-bench with scvi-tools
-    .venv-bench/bin/python benchmarks/bench_vs_scvi.py --epochs 10 --repeats 2
+    .venv-bench/bin/python benchmarks/bench_vs_scvi.py --epochs 10 --repeats 3
     .venv-bench/bin/python benchmarks/bench_vs_scvi.py --epochs 2 --repeats 1 --datasets sim  # smoke
 
 Columns, per dataset and likelihood:
@@ -65,7 +65,7 @@ BATCH_SIZE = 128
 VAL_FRACTION = 0.1
 SEED = 0
 DEFAULT_EPOCHS = 10
-DEFAULT_REPEATS = 2
+DEFAULT_REPEATS = 3
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ dense path: the likelihoods' ``log_prob`` with autograd, values and gradients to
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -118,6 +119,15 @@ def test_fused_loss_passes_gradcheck() -> None:
 def test_the_c_kernel_is_built_and_used_for_cpu_float32() -> None:
     """``make test`` builds the kernel (setup.py); without it training falls back to torch."""
     assert count_loss.kernel_available()
+
+
+def test_loading_the_c_kernel_keeps_subnormal_floats() -> None:
+    """The kernel is compiled with -ffast-math; linked with it, it would flush subnormal
+    floats to zero in the whole process (numpy's and torch's arithmetic included)."""
+    assert count_loss.kernel_available()
+    smallest = np.nextafter(np.float32(0), np.float32(1))
+    assert smallest * np.float32(1.5) > 0
+    assert (torch.tensor([1e-40]) * 1.5).item() > 0
 
 
 @pytest.mark.parametrize("likelihood", ["nb", "zinb"])

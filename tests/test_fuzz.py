@@ -4,28 +4,35 @@ Each input either parses or raises the documented GenevaeError; nothing else esc
 (The log readers are fuzzed in test_readers.py.)
 """
 
+import itertools
 import json
-import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genevae.config import build_config, load_config
 from genevae.data.io import read
 from genevae.errors import GenevaeError
 
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=150, deadline=None)
+_NAMES = itertools.count()
 
 cell = st.one_of(st.integers(-5, 1000).map(str), st.floats(allow_nan=True).map(str),
                  st.text(alphabet="abcXYZ-_.;, \"'\t", max_size=6), st.just(""))
 rows = st.lists(st.lists(cell, min_size=1, max_size=6), min_size=1, max_size=8)
 
 
-def _write(suffix: str, text: str | bytes) -> Path:
-    folder = Path(tempfile.mkdtemp())
-    path = folder / f"input{suffix}"
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """One folder for the module's inputs, under pytest's temporary root (which pytest
+    prunes), not one new folder in /tmp per example."""
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def _write(folder: Path, suffix: str, text: str | bytes) -> Path:
+    path = folder / f"input{next(_NAMES)}{suffix}"
     if isinstance(text, bytes):
         path.write_bytes(text)
     else:
@@ -35,9 +42,9 @@ def _write(suffix: str, text: str | bytes) -> Path:
 
 @FUZZ
 @given(rows=rows, separator=st.sampled_from([",", "\t"]))
-def test_csv_reader_parses_or_explains(rows, separator):
+def test_csv_reader_parses_or_explains(folder, rows, separator):
     text = "\n".join(separator.join(row) for row in rows) + "\n"
-    path = _write(".csv" if separator == "," else ".tsv", text)
+    path = _write(folder, ".csv" if separator == "," else ".tsv", text)
     try:
         adata = read(path)
     except GenevaeError:
@@ -47,9 +54,9 @@ def test_csv_reader_parses_or_explains(rows, separator):
 
 @FUZZ
 @given(data=st.binary(max_size=400))
-def test_csv_reader_on_arbitrary_bytes(data):
+def test_csv_reader_on_arbitrary_bytes(folder, data):
     try:
-        read(_write(".csv", data))
+        read(_write(folder, ".csv", data))
     except GenevaeError:
         pass
 
@@ -67,8 +74,8 @@ sections = st.dictionaries(
 
 @FUZZ
 @given(sections=sections)
-def test_config_loader_parses_or_explains(sections):
-    path = _write(".json", json.dumps(sections))
+def test_config_loader_parses_or_explains(folder, sections):
+    path = _write(folder, ".json", json.dumps(sections))
     try:
         loaded = load_config(path)
     except GenevaeError:
@@ -78,8 +85,8 @@ def test_config_loader_parses_or_explains(sections):
 
 @FUZZ
 @given(text=st.text(max_size=300))
-def test_config_loader_on_arbitrary_toml_text(text):
+def test_config_loader_on_arbitrary_toml_text(folder, text):
     try:
-        load_config(_write(".toml", text))
+        load_config(_write(folder, ".toml", text))
     except GenevaeError:
         pass

@@ -3,9 +3,10 @@
  * The same numbers as the torch path of genevae/model/count_loss.py (whose module
  * docstring derives them), fused: the torch path makes ~25 passes over the (batch,
  * n_genes) matrices per training step, this makes three per cell (max, exp, the rest),
- * with the exp and log1p of glibc's vector math library (libmvec). Built by setup.py
- * (optional: without a C compiler the torch path runs) and loaded with ctypes by
- * count_loss.py; it uses no Python API.
+ * with the exp, log1p and log of glibc's vector math library (libmvec); the genes of a
+ * cell's non-zero counts are found with AVX-512's compress where the CPU has it. Built
+ * by setup.py (optional: without a C compiler the torch path runs) and loaded with
+ * ctypes by count_loss.py; it uses no Python API.
  *
  * Layout: row-major float32, (batch, n_genes) matrices, n_genes-vectors per gene,
  * batch-vectors per cell. Tables (n_table, n_genes), entry k * n_genes + g:
@@ -17,6 +18,9 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__)
 /* one build for every x86-64 CPU, each running its widest vector code */
@@ -55,6 +59,49 @@ static double gv_digamma_large(double y) {
     return log(y) - 0.5 / y - f * (1.0 / 12 - f * (1.0 / 120 - f / 252));
 }
 
+/* The genes g < n of a cell's non-zero counts into nonzero; returns how many. */
+static int64_t gv_nonzero_scalar(const float *xr, int64_t n, int32_t *nonzero) {
+    int64_t count = 0;
+    for (int64_t g = 0; g < n; g++) {
+        nonzero[count] = (int32_t)g;
+        count += xr[g] != 0.0f;
+    }
+    return count;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same with AVX-512's compress, 16 genes at a time (compress into a register, then
+ * an ordinary store: compress straight to memory is slow on AMD Zen 4). nonzero needs
+ * room for n + 16. */
+__attribute__((target("avx512f,avx512vl,popcnt")))
+static int64_t gv_nonzero_avx512(const float *xr, int64_t n, int32_t *nonzero) {
+    int64_t count = 0, g = 0;
+    __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    for (; g + 16 <= n; g += 16) {
+        const __mmask16 found = _mm512_cmpneq_ps_mask(_mm512_loadu_ps(xr + g), _mm512_setzero_ps());
+        _mm512_storeu_si512((void *)(nonzero + count), _mm512_maskz_compress_epi32(found, index));
+        count += __builtin_popcount((unsigned)found);
+        index = _mm512_add_epi32(index, sixteen);
+    }
+    for (; g < n; g++) {
+        nonzero[count] = (int32_t)g;
+        count += xr[g] != 0.0f;
+    }
+    return count;
+}
+#endif
+
+/* The non-zero finder for this CPU. */
+static int64_t (*gv_nonzero_finder(void))(const float *, int64_t, int32_t *) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+        return gv_nonzero_avx512;
+#endif
+    return gv_nonzero_scalar;
+}
+
 /* The tables for theta (n_genes,): cumulative sums over k of log((theta + j) / (j + 1))
  * and of 1 / (theta + j). digamma_table may be NULL. */
 GV_CLONES
@@ -84,8 +131,8 @@ void gv_gamma_tables(int64_t n_genes, int64_t n_table, const float *theta,
 /* Cells [row_start, row_end). Always writes neg_log_p (batch,). With need_grad, also
  * grad_logits = d(-log p)/d logits, b = (mu - x) t omega and q_minus_d = q omega - D
  * (batch, n_genes), b_sum (batch,) and, for ZINB, grad_zi = sigmoid(l) - z sigmoid(v);
- * without it those may be NULL and work holds n_genes floats. zi_logits NULL: NB.
- * nonzero: room for n_genes int64 (the genes of a cell's non-zero counts). */
+ * without it those may be NULL and work holds 4 n_genes floats. zi_logits NULL: NB.
+ * nonzero: room for n_genes + 16 int32 (the genes of a cell's non-zero counts). */
 GV_CLONES
 void gv_count_loss(int64_t row_start, int64_t row_end, int64_t n_genes, int64_t n_table,
                    const float *logits, const float *log_library, const float *log_theta,
@@ -93,16 +140,19 @@ void gv_count_loss(int64_t row_start, int64_t row_end, int64_t n_genes, int64_t 
                    const float *zi_logits, const float *log_table, const float *digamma_table,
                    int need_grad, float *neg_log_p, float *grad_logits, float *b_out,
                    float *q_minus_d, float *b_sum, float *grad_zi, float *work,
-                   int64_t *nonzero) {
+                   int32_t *nonzero) {
     const float top = (float)(n_table - 1);
+    int64_t (*const find_nonzero)(const float *, int64_t, int32_t *) = gv_nonzero_finder();
     for (int64_t row = row_start; row < row_end; row++) {
         const int64_t offset = row * n_genes;
         const float *l = logits + offset, *xr = x + offset;
         const float *zr = zi_logits ? zi_logits + offset : NULL;
+        /* without need_grad the per-gene outputs go to scratch rows, so that one dense
+         * loop (no branch on need_grad, which kept gcc from vectorizing) serves both */
         float *e = need_grad ? grad_logits + offset : work; /* exp(l - max), then the gradient */
-        float *b_row = need_grad ? b_out + offset : NULL;
-        float *qd_row = need_grad ? q_minus_d + offset : NULL;
-        float *gz_row = need_grad && zr ? grad_zi + offset : NULL;
+        float *b_row = need_grad ? b_out + offset : work + n_genes;
+        float *qd_row = need_grad ? q_minus_d + offset : work + 2 * n_genes;
+        float *gz_row = need_grad && zr ? grad_zi + offset : work + 3 * n_genes;
 
         float max_l = -3.0e38f;
 #pragma omp simd reduction(max : max_l)
@@ -127,12 +177,10 @@ void gv_count_loss(int64_t row_start, int64_t row_end, int64_t n_genes, int64_t 
                 const float q = log1pf(r);
                 log_p += xv * (l[g] - q - log_theta[g]) - q * theta[g];
                 x_sum += xv;
-                if (need_grad) {
-                    const float bv = (mu - xv) / (1.0f + r);
-                    b_row[g] = bv;
-                    qd_row[g] = q;
-                    b_total += bv;
-                }
+                const float bv = (mu - xv) / (1.0f + r);
+                b_row[g] = bv;
+                qd_row[g] = q;
+                b_total += bv;
             }
         } else {
 #pragma omp simd reduction(+ : log_p, x_sum, b_total)
@@ -141,30 +189,26 @@ void gv_count_loss(int64_t row_start, int64_t row_end, int64_t n_genes, int64_t 
                 const float q = log1pf(r);
                 const float zl = zr[g], v = zl + theta[g] * q; /* log NB(0) = -theta q */
                 const float exp_v = expf(-fabsf(v)), exp_l = expf(-fabsf(zl));
-                const float softplus_v = fmaxf(v, 0.0f) + log1pf(exp_v);
-                const float softplus_l = fmaxf(zl, 0.0f) + log1pf(exp_l);
+                const float inv_v = 1.0f / (1.0f + exp_v), inv_l = 1.0f / (1.0f + exp_l);
                 const float is_zero = xv == 0.0f ? 1.0f : 0.0f;
-                log_p += xv * (l[g] - q - log_theta[g]) - q * theta[g]
-                    + is_zero * softplus_v - softplus_l;
+                /* z softplus(v) - softplus(l), softplus(y) = max(y, 0) + log(1 + exp(-|y|)),
+                 * with one log: of (1 + exp(-|v|))^z / (1 + exp(-|l|)), in (1/2, 2) */
+                const float softplus_gap = is_zero * fmaxf(v, 0.0f) - fmaxf(zl, 0.0f)
+                    + logf((xv == 0.0f ? 1.0f + exp_v : 1.0f) * inv_l);
+                log_p += xv * (l[g] - q - log_theta[g]) - q * theta[g] + softplus_gap;
                 x_sum += xv;
-                if (need_grad) {
-                    const float sigmoid_v = (v >= 0.0f ? 1.0f : exp_v) / (1.0f + exp_v);
-                    const float sigmoid_l = (zl >= 0.0f ? 1.0f : exp_l) / (1.0f + exp_l);
-                    const float zero_share = is_zero * sigmoid_v, omega = 1.0f - zero_share;
-                    const float bv = omega * (mu - xv) / (1.0f + r);
-                    gz_row[g] = sigmoid_l - zero_share;
-                    b_row[g] = bv;
-                    qd_row[g] = omega * q;
-                    b_total += bv;
-                }
+                const float sigmoid_v = (v >= 0.0f ? 1.0f : exp_v) * inv_v;
+                const float sigmoid_l = (zl >= 0.0f ? 1.0f : exp_l) * inv_l;
+                const float zero_share = is_zero * sigmoid_v, omega = 1.0f - zero_share;
+                const float bv = omega * (mu - xv) / (1.0f + r);
+                gz_row[g] = sigmoid_l - zero_share;
+                b_row[g] = bv;
+                qd_row[g] = omega * q;
+                b_total += bv;
             }
         }
         /* the non-zero counts (x > 0: omega = 1): their genes, then their lgamma terms */
-        int64_t n_nonzero = 0;
-        for (int64_t g = 0; g < n_genes; g++) {
-            nonzero[n_nonzero] = g;
-            n_nonzero += xr[g] != 0.0f;
-        }
+        const int64_t n_nonzero = find_nonzero(xr, n_genes, nonzero);
         for (int64_t i = 0; i < n_nonzero; i++) {
             const int64_t g = nonzero[i];
             const float xv = xr[g];

@@ -220,8 +220,8 @@ def _kernel_forward(
         work = None
     else:
         grad_logits = q_minus_d = b = b_sum = grad_zi = None
-        work = px_logits.new_empty(n_genes)
-    nonzero = torch.empty(n_genes, dtype=torch.int64)
+        work = px_logits.new_empty(4, n_genes)  # scratch rows, see _count_kernel.c
+    nonzero = torch.empty(n_genes + 16, dtype=torch.int32)  # room for a 16-lane store
     _KERNEL.gv_count_loss(
         0, batch, n_genes, SMALL_COUNT_TABLE, px_logits.data_ptr(), log_library.data_ptr(),
         px_log_theta.data_ptr(), theta.data_ptr(), inv_theta.data_ptr(), x.data_ptr(),
