@@ -59,14 +59,19 @@ static double gv_digamma_large(double y) {
     return log(y) - 0.5 / y - f * (1.0 / 12 - f * (1.0 / 120 - f / 252));
 }
 
-/* The genes g < n of a cell's non-zero counts into nonzero; returns how many. */
-static int64_t gv_nonzero_scalar(const float *xr, int64_t n, int32_t *nonzero) {
-    int64_t count = 0;
-    for (int64_t g = 0; g < n; g++) {
+/* The genes start <= g < n of a cell's non-zero counts, appended to the count found so
+ * far in nonzero; returns the new count. */
+static int64_t gv_nonzero_from(const float *xr, int64_t start, int64_t n, int32_t *nonzero,
+                               int64_t count) {
+    for (int64_t g = start; g < n; g++) {
         nonzero[count] = (int32_t)g;
         count += xr[g] != 0.0f;
     }
     return count;
+}
+
+static int64_t gv_nonzero_scalar(const float *xr, int64_t n, int32_t *nonzero) {
+    return gv_nonzero_from(xr, 0, n, nonzero, 0);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -84,22 +89,23 @@ static int64_t gv_nonzero_avx512(const float *xr, int64_t n, int32_t *nonzero) {
         count += __builtin_popcount((unsigned)found);
         index = _mm512_add_epi32(index, sixteen);
     }
-    for (; g < n; g++) {
-        nonzero[count] = (int32_t)g;
-        count += xr[g] != 0.0f;
-    }
-    return count;
+    return gv_nonzero_from(xr, g, n, nonzero, count);
 }
 #endif
 
-/* The non-zero finder for this CPU. */
-static int64_t (*gv_nonzero_finder(void))(const float *, int64_t, int32_t *) {
+typedef int64_t (*gv_nonzero_fn)(const float *, int64_t, int32_t *);
+
+/* The non-zero finder for this CPU, chosen at the first call. */
+static gv_nonzero_fn gv_nonzero_finder(void) {
+    static gv_nonzero_fn chosen = NULL;
+    if (chosen) return chosen;
+    chosen = gv_nonzero_scalar;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-        return gv_nonzero_avx512;
+        chosen = gv_nonzero_avx512;
 #endif
-    return gv_nonzero_scalar;
+    return chosen;
 }
 
 /* The tables for theta (n_genes,): cumulative sums over k of log((theta + j) / (j + 1))
@@ -142,7 +148,7 @@ void gv_count_loss(int64_t row_start, int64_t row_end, int64_t n_genes, int64_t 
                    float *q_minus_d, float *b_sum, float *grad_zi, float *work,
                    int32_t *nonzero) {
     const float top = (float)(n_table - 1);
-    int64_t (*const find_nonzero)(const float *, int64_t, int32_t *) = gv_nonzero_finder();
+    const gv_nonzero_fn find_nonzero = gv_nonzero_finder();
     for (int64_t row = row_start; row < row_end; row++) {
         const int64_t offset = row * n_genes;
         const float *l = logits + offset, *xr = x + offset;
