@@ -30,7 +30,10 @@ def test_reconstruction_falls_from_about_08_to_03(history):
 def test_kl_per_dimension_rises_and_settles_in_the_healthy_band(history):
     kl = history["train_kl"].to_numpy()  # mean reduction: KL per latent dimension
     assert np.all((kl[-10:] > 0.1) & (kl[-10:] < 1.0))
-    assert np.ptp(kl[-10:]) < 0.1 * kl[-10:].mean()
+    # flat as the reference's kl column is, which is a running mean over the epoch's
+    # batches; the end-of-epoch pass on a subsample moves by ~10% from epoch to epoch
+    running = history["train_running_kl"].to_numpy()[-10:]
+    assert np.ptp(running) < 0.05 * running.mean()
 
 
 def test_train_and_validation_stay_within_ten_percent(history):
