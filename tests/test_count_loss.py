@@ -151,3 +151,26 @@ def test_the_c_kernel_and_the_torch_path_agree(likelihood: str, monkeypatch) -> 
     with torch.no_grad():  # the kernel's path without gradients
         values = _fused(*inputs)
     assert ((values - reference[0]).abs().max() / reference[0].abs().max()).item() < 1e-5
+
+
+@pytest.mark.parametrize("likelihood", ["nb", "zinb"])
+def test_the_kernel_on_torch_threads_gives_the_numbers_of_one_thread(likelihood: str) -> None:
+    """The kernel shares torch's OpenMP threads, each taking a contiguous share of the
+    cells (12 cells on 5 threads: shares of 2 and 3); every cell's value and gradient
+    are bit for bit those of the serial call, with and without gradients."""
+    assert count_loss._OPENMP is not None  # torch's OpenMP runtime was found
+    logits, library, log_theta, zi_logits, x = _inputs(torch.float32, likelihood == "zinb")
+    weights = torch.rand(N_CELLS, generator=torch.Generator().manual_seed(3))
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 5):
+            torch.set_num_threads(n)
+            value, grads = _value_and_grads(_fused, logits, library, log_theta, zi_logits, x,
+                                            weights)
+            with torch.no_grad():
+                results.append((value, *grads, _fused(logits, library, log_theta, zi_logits, x)))
+    finally:
+        torch.set_num_threads(threads)
+    for serial, parallel in zip(*results, strict=True):
+        assert torch.equal(serial, parallel)

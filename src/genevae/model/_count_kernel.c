@@ -249,3 +249,53 @@ void gv_count_loss(int64_t row_start, int64_t row_end, int64_t n_genes, int64_t 
         }
     }
 }
+
+/* The OpenMP runtime's entry points, as the caller found them in the process (torch's
+ * runtime, so that the kernel shares torch's threads instead of starting a second
+ * team that would compete with torch's spinning workers for the cores). */
+typedef void (*gv_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
+typedef int (*gv_team_fn)(void);
+
+struct gv_count_job {
+    gv_team_fn thread_num, num_threads;
+    int64_t row_start, row_end, n_genes, n_table;
+    const float *logits, *log_library, *log_theta, *theta, *inv_theta, *x, *zi_logits;
+    const float *log_table, *digamma_table;
+    int need_grad;
+    float *neg_log_p, *grad_logits, *b_out, *q_minus_d, *b_sum, *grad_zi, *work;
+    int32_t *nonzero;
+};
+
+/* One thread's share of the cells, with its own scratch rows. */
+static void gv_count_share(void *data) {
+    const struct gv_count_job *job = (const struct gv_count_job *)data;
+    const int64_t t = job->thread_num(), team = job->num_threads();
+    const int64_t n = job->row_end - job->row_start;
+    gv_count_loss(job->row_start + n * t / team, job->row_start + n * (t + 1) / team,
+                  job->n_genes, job->n_table, job->logits, job->log_library, job->log_theta,
+                  job->theta, job->inv_theta, job->x, job->zi_logits, job->log_table,
+                  job->digamma_table, job->need_grad, job->neg_log_p, job->grad_logits,
+                  job->b_out, job->q_minus_d, job->b_sum, job->grad_zi,
+                  job->work ? job->work + t * 4 * job->n_genes : NULL,
+                  job->nonzero + t * (job->n_genes + 16));
+}
+
+/* gv_count_loss over n_threads threads of the given OpenMP runtime, each taking a
+ * contiguous share of the cells (each cell's numbers are those of the serial call):
+ * work holds 4 n_genes floats and nonzero n_genes + 16 int32 per thread. */
+void gv_count_loss_parallel(void *parallel, void *thread_num, void *num_threads,
+                            int64_t n_threads, int64_t row_start, int64_t row_end,
+                            int64_t n_genes, int64_t n_table, const float *logits,
+                            const float *log_library, const float *log_theta,
+                            const float *theta, const float *inv_theta, const float *x,
+                            const float *zi_logits, const float *log_table,
+                            const float *digamma_table, int need_grad, float *neg_log_p,
+                            float *grad_logits, float *b_out, float *q_minus_d, float *b_sum,
+                            float *grad_zi, float *work, int32_t *nonzero) {
+    struct gv_count_job job = {
+        (gv_team_fn)thread_num, (gv_team_fn)num_threads, row_start, row_end, n_genes,
+        n_table, logits, log_library, log_theta, theta, inv_theta, x, zi_logits, log_table,
+        digamma_table, need_grad, neg_log_p, grad_logits, b_out, q_minus_d, b_sum, grad_zi,
+        work, nonzero};
+    ((gv_parallel_fn)parallel)(gv_count_share, &job, (unsigned)n_threads, 0);
+}
