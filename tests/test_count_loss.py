@@ -3,6 +3,8 @@ dense path: the likelihoods' ``log_prob`` with autograd, values and gradients to
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -174,3 +176,24 @@ def test_the_kernel_on_torch_threads_gives_the_numbers_of_one_thread(likelihood:
         torch.set_num_threads(threads)
     for serial, parallel in zip(*results, strict=True):
         assert torch.equal(serial, parallel)
+
+
+def test_the_kernel_takes_torchs_openmp_runtime_when_another_is_loaded() -> None:
+    """scikit-learn brings its own libgomp; running the kernel on that runtime's threads
+    (a second team beside torch's) made benchmark epochs 2.5x slower."""
+    import ctypes
+
+    import sklearn.neighbors  # noqa: F401  (loads scikit-learn's libgomp)
+
+    with open("/proc/self/maps") as maps:
+        runtimes = {Path(line.split()[-1]).resolve() for line in maps if "libgomp" in line}
+    assert len(runtimes) >= 2  # torch's and scikit-learn's
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [("file", ctypes.c_char_p), ("base", ctypes.c_void_p),
+                    ("symbol", ctypes.c_char_p), ("address", ctypes.c_void_p)]
+
+    info = DlInfo()
+    assert ctypes.CDLL(None).dladdr(ctypes.c_void_p(count_loss._torch_openmp().parallel),
+                                    ctypes.byref(info))
+    assert Path(info.file.decode()).resolve().parent == Path(torch.__file__).parent / "lib"
