@@ -29,7 +29,6 @@ from genevae.diagnose.engine import diagnose
 from genevae.diagnose.findings import Diagnosis
 from genevae.diagnose.latent import ACTIVE_UNIT_VARIANCE, compute_latent_metrics
 from genevae.diagnose.latent_findings import latent_findings
-from genevae.diagnose.render import render_json, render_text
 from genevae.diagnose.units import max_beta
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write_text
@@ -50,7 +49,13 @@ from genevae.train.heldout import (
     latent_traversal,
     mean_reconstruction_loss,
 )
-from genevae.workflow import EVAL_BATCH_SIZE, FittedModel, encode_batches, load_fitted
+from genevae.workflow import (
+    EVAL_BATCH_SIZE,
+    FittedModel,
+    encode_batches,
+    load_fitted,
+    write_diagnosis_files,
+)
 
 __all__ = ["evaluate_run", "report_run", "write_diagnosis", "IWAE_SAMPLES", "IWAE_MAX_CELLS",
            "BASELINE_MAX_CELLS", "BACKED_LATENT_MAX_CELLS"]
@@ -248,9 +253,7 @@ def write_diagnosis(run: RunFolder, echo: Echo | None = _print) -> Diagnosis:
     extra = (latent_findings(metrics["latent"], metrics.get("heldout"), max_beta(history))
              if metrics else [])
     diagnosis = diagnose(history, extra)
-    text = render_text(diagnosis)
-    atomic_write_text(run.diagnosis, text + "\n")
-    atomic_write_text(run.diagnosis_json, render_json(diagnosis) + "\n")
+    text = write_diagnosis_files(run, diagnosis)
     if echo is not None:
         echo(text)
     return diagnosis
