@@ -280,11 +280,13 @@ def prepare_run_folder(out: Path, overwrite: bool) -> RunFolder:
 def finish_run(run: RunFolder | None, history: History, echo: Echo = _print) -> Diagnosis:
     """Diagnose the history, print it, and write the curves and diagnosis files."""
     diagnosis = diagnose(history)
-    echo("")
-    echo(render_text(diagnosis))
     if run is not None and len(history):
         save_figure(plot_curves(history), run.curves)
-        write_diagnosis_files(run, diagnosis)
+        text = write_diagnosis_files(run, diagnosis)
+    else:
+        text = render_text(diagnosis)
+    echo("")
+    echo(text)
     return diagnosis
 
 

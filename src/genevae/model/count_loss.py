@@ -113,8 +113,8 @@ def _torch_openmp() -> _OpenMP | None:
         return None
     try:
         with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps
-                            if Path(line.split()[-1]).name.startswith("libtorch_cpu.")})
+            paths = sorted({path for path in (line.split()[-1] for line in maps)
+                            if Path(path).name.startswith("libtorch_cpu.")})
         torch_cpu = ctypes.CDLL(paths[0], mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
         return _OpenMP(*(ctypes.cast(getattr(torch_cpu, symbol), ctypes.c_void_p).value
                          for symbol in ("GOMP_parallel", "omp_get_thread_num",
@@ -257,9 +257,9 @@ def _kernel_forward(
         grad_logits = q_minus_d = b = b_sum = grad_zi = None
     # torch's threads take contiguous shares of the cells; each cell's numbers are those
     # of one thread (tests)
-    n_threads = min(torch.get_num_threads(), batch) if _OPENMP is not None else 1
-    work = None if need_grad else px_logits.new_empty(max(n_threads, 1) * 4, n_genes)
-    nonzero = torch.empty(max(n_threads, 1), n_genes + 16, dtype=torch.int32)  # 16-lane stores
+    n_threads = max(1, min(torch.get_num_threads(), batch)) if _OPENMP is not None else 1
+    work = None if need_grad else px_logits.new_empty(n_threads * 4, n_genes)
+    nonzero = torch.empty(n_threads, n_genes + 16, dtype=torch.int32)  # 16-lane stores
     arguments = (
         0, batch, n_genes, SMALL_COUNT_TABLE, px_logits.data_ptr(), log_library.data_ptr(),
         px_log_theta.data_ptr(), theta.data_ptr(), inv_theta.data_ptr(), x.data_ptr(),
