@@ -166,7 +166,7 @@ def test_condition_label_is_flagged_and_not_failed():
 )
 def test_mi_at_ceiling_table(mi, saturated):
     found = by_code(latent_findings(metrics(mi=mi, prior_mismatch=8.0 - mi)))
-    assert found["mi_at_ceiling"].severity is Severity.OK
+    assert found["mi_at_ceiling"].severity is Severity.INFO
     assert ("use more cells" in found["mi_at_ceiling"].title) == saturated
     assert ("KL(q(z) ‖ p(z)) ≤" in found["prior_mismatch"].title) == saturated
     assert found["prior_mismatch"].evidence["upper_bound"] == int(saturated)
@@ -174,9 +174,9 @@ def test_mi_at_ceiling_table(mi, saturated):
 
 def test_structure_scores_are_informational():
     found = by_code(latent_findings(metrics(silhouette=0.31, batch_mixing=0.9, label_name="x")))
-    assert found["label_silhouette"].severity is Severity.OK
+    assert found["label_silhouette"].severity is Severity.INFO
     assert "0.31" in found["label_silhouette"].title
-    assert found["batch_mixing"].severity is Severity.OK
+    assert found["batch_mixing"].severity is Severity.INFO
 
 
 def test_dict_input_gives_the_same_findings():
@@ -216,4 +216,39 @@ def test_informative_encoder_passes_end_to_end():
     found = latent_findings(compute_latent_metrics(
         qz_mean, qz_logvar, labels, label_name="cell_type"
     ))
-    assert all(f.severity is Severity.OK for f in found), [f.title for f in found]
+    assert not any(f.severity.is_problem for f in found), [f.title for f in found]
+
+
+def test_variance_without_information_is_not_an_active_unit():
+    """Issue 18, point 2: 20 of 32 posterior-mean variances above 0.01, but every
+    dimension's KL is 0.003 nats. Such a dimension carries no information, however its
+    unscaled mean varies: no unit is active and the verdict is collapse, never healthy."""
+    changed = metrics(
+        n_latent=32, n_active=20,
+        posterior_mean_variance=(0.05,) * 20 + (0.001,) * 12,
+        kl_per_dim_mean=(0.003,) * 32, rate=0.096, mi=0.05, prior_mismatch=0.046,
+    )
+    found = by_code(latent_findings(changed))
+    assert found["active_units"].severity is Severity.FAIL
+    assert found["active_units"].evidence["n_active"] == 0
+    assert found["active_units"].evidence["n_active_variance"] == 20
+    assert found["posterior_collapse"].severity is Severity.FAIL
+
+
+@pytest.mark.parametrize(
+    ("rate", "mi", "collapsed", "why"),
+    [
+        (0.5, 0.4, True, "the rate"),  # I(x; z) ≤ rate < log 2
+        (0.8, 0.46, True, "I(x; z) ≈ 0.46"),  # the pbmc68k case: rate 0.8, MI 0.46
+        (0.8, 0.7, False, None),  # MI above log 2: one binary split is held
+        (8.0, 4.0, False, None),
+        (math.log(700) + 1, math.log(700), False, None),  # MI at its ceiling: a lower bound
+    ],
+)
+def test_collapse_from_the_rate_and_the_mi(rate, mi, collapsed, why):
+    found = by_code(latent_findings(metrics(rate=rate, mi=mi, prior_mismatch=rate - mi)))
+    assert ("posterior_collapse" in found) is collapsed
+    if collapsed:
+        assert found["posterior_collapse"].severity is Severity.FAIL
+        assert why in found["posterior_collapse"].title
+        assert "log 2 = 0.69" in found["posterior_collapse"].title

@@ -55,7 +55,8 @@ def test_reference_log_gives_the_reference_diagnosis(loss_reduction):
 def test_reference_log_explains_validation_below_training():
     diagnosis = diagnose(reference_history("unknown"))
     finding = next(f for f in diagnosis.findings if f.code == "val_below_train")
-    assert finding.severity is Severity.OK
+    assert finding.severity is Severity.INFO  # a note, not a warning (issue 18, point 4)
+    assert "ℹ️ Validation below training" in render_text(diagnosis)
     assert finding.title.startswith("Validation below training in 30 of 30 epochs")
 
 

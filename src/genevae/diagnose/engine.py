@@ -2,8 +2,11 @@
 
 The verdict is ``"healthy"`` unless a finding *fails*; then it is the code of the
 failing finding that comes first in :data:`VERDICT_PRIORITY` (root causes and the
-problems that make the latent space useless first). Warnings do not change the
-verdict; the conclusion names them and their fixes are listed.
+problems that make the latent space useless first). Every red flag of the reference
+document (KL near 0, KL above 2.0 per dimension, reconstruction stuck, diverging
+train/val) and every run that has not levelled off fails. Warnings do not change
+the verdict; the conclusion names them and their fixes are listed. Notes (severity
+``info``) explain a number and are neither.
 
 Fixes are the recommendations of failing and warning findings, failing first,
 then by :data:`VERDICT_PRIORITY`, with any sentence already given by a more
@@ -75,6 +78,19 @@ _PROBLEMS = {
     ),
     "overfitting": "overfitting; validation loss has been rising since epoch {epoch}",
     "unstable": "unstable optimisation; the loss jumps up between epochs (first at epoch {epoch})",
+    "not_converged": (
+        "not converged; the loss was still falling at epoch {epoch}, so the model is not "
+        "finished and its latent space not yet what it will be"
+    ),
+    "kl_range": (
+        "the posterior is far from the prior (KL above 2.0 per latent dimension from epoch "
+        "{epoch}, the reference document's red flag)"
+    ),
+    "kl_warmup": (
+        "the KL warm-up had not finished at epoch {epoch}: the run never trained at its full β, "
+        "so KL cannot be judged and the model is not finished"
+    ),
+    "reconstruction": "reconstruction is stuck high (the reference document's red flag)",
 }
 
 #: Curve findings that the encoder's own measurement replaces when it is given: the
@@ -90,7 +106,7 @@ def _priority(code: str) -> int:
 
 def _problems(findings: Iterable[Finding]) -> list[Finding]:
     """Failing and warning findings, most important first (stable for ties)."""
-    flagged = [f for f in findings if f.severity is not Severity.OK]
+    flagged = [f for f in findings if f.severity.is_problem]
     return sorted(flagged, key=lambda f: (-f.severity.rank, _priority(f.code)))
 
 
@@ -105,7 +121,8 @@ def _conclusion(problems: list[Finding]) -> str:
             return HEALTHY_CONCLUSION
         labels = ", ".join(dict.fromkeys(_label(f.code) for f in problems))
         plural = "s" if len(problems) > 1 else ""
-        return f"Training is healthy, with {len(problems)} warning{plural} to review ({labels})."
+        return (f"Training is healthy, with {len(problems)} warning{plural} to review ({labels}); "
+                "none is a red flag of the reference document.")
     worst = failing[0]
     template = _PROBLEMS.get(worst.code)
     problem = template.format(epoch=worst.epoch) if template else worst.title
@@ -154,7 +171,7 @@ def diagnose(history: History, extra_findings: Sequence[Finding] = ()) -> Diagno
             "Diagnosis needs at least train_loss, train_recon or train_kl per epoch."
         )
     overruled = {f.code for f in extra_findings if f.severity is Severity.FAIL}
-    findings = [f for f in findings if not (f.code in overruled and f.severity is Severity.OK)]
+    findings = [f for f in findings if not (f.code in overruled and not f.severity.is_problem)]
     extra_codes = {f.code for f in extra_findings}
     findings = [f for f in findings
                 if not extra_codes & _SUPERSEDED_BY_ENCODER.get(f.code, set())]
@@ -215,4 +232,4 @@ def should_fail(
             f"{'these codes' if len(unknown) > 1 else 'this code'}. "
             f"Choose from: {', '.join(sorted(known))}."
         )
-    return any(f.code in wanted and f.severity is not Severity.OK for f in diagnosis.findings)
+    return any(f.code in wanted and f.severity.is_problem for f in diagnosis.findings)

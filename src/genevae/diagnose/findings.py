@@ -9,20 +9,32 @@ __all__ = ["Severity", "Finding", "Diagnosis"]
 
 
 class Severity(StrEnum):
-    """How bad a finding is; ordered ok < warn < fail."""
+    """How bad a finding is; ordered ok = info < warn < fail.
+
+    ``info`` is a note that explains a number and asks for nothing (validation below
+    training under dropout, an MI estimate); ``warn`` is worth a look but leaves the
+    run healthy; ``fail`` makes the run unhealthy, and the reference document's red
+    flags always fail.
+    """
 
     OK = "ok"
+    INFO = "info"
     WARN = "warn"
     FAIL = "fail"
 
     @property
     def rank(self) -> int:
-        return {"ok": 0, "warn": 1, "fail": 2}[self.value]
+        return {"ok": 0, "info": 0, "warn": 1, "fail": 2}[self.value]
+
+    @property
+    def is_problem(self) -> bool:
+        """Whether the finding asks for attention (warn or fail)."""
+        return self.rank > 0
 
     @property
     def symbol(self) -> str:
-        """The reference document's marks."""
-        return {"ok": "✅", "warn": "⚠️", "fail": "❌"}[self.value]
+        """The reference document's marks, and ℹ️ for a note."""
+        return {"ok": "✅", "info": "ℹ️", "warn": "⚠️", "fail": "❌"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -34,7 +46,7 @@ class Finding:
     code
         Stable machine name, e.g. ``"posterior_collapse"``; ``--fail-on`` uses it.
     severity
-        ok, warn or fail.
+        ok, info, warn or fail.
     title
         One line with the numbers, in the reference style:
         ``"KL increasing (0.05 → 0.33) — latent space is being used"``.

@@ -5,7 +5,9 @@ e.g. read back from JSON) and returns :class:`~genevae.diagnose.findings.Finding
 objects for :func:`genevae.diagnose.engine.diagnose`'s ``extra_findings``. Codes:
 
 - ``active_units``: dimensions whose posterior mean varies over cells (Burda et al.
-  2015); fail at none, warn when most are inactive;
+  2015) and whose KL exceeds 0.01 nats; fail at none, warn when most are inactive;
+- ``posterior_collapse``: the rate or the MI estimate below log 2 nats, less than one
+  binary split of the cells (rate ≥ I(x; z)); fail;
 - ``probe_at_majority``: fail when the probe is within
   :data:`PROBE_CHANCE_TOLERANCE` of chance: the latent carries no label information;
 - ``probe_below_pca``: warn when the latent probes worse than PCA of the same size;
@@ -29,7 +31,7 @@ from genevae.diagnose.findings import Finding, Severity
 from genevae.diagnose.latent import ACTIVE_UNIT_VARIANCE, INFORMATIVE_DIRECTION_SNR, LatentMetrics
 from genevae.diagnose.probes import ProbeResult
 from genevae.diagnose.rules.common import fix_collapse, fmt, lower_beta, num
-from genevae.diagnose.thresholds import ACTIVE_DIM_KL, PARTIAL_COLLAPSE_DEAD_SHARE
+from genevae.diagnose.thresholds import ACTIVE_DIM_KL, COLLAPSE_RATE, PARTIAL_COLLAPSE_DEAD_SHARE
 
 __all__ = [
     "LATENT_FINDING_CODES",
@@ -72,14 +74,27 @@ def _fix_below_pca(beta: float | None) -> str:
 
 
 def _active_units(metrics: LatentMetrics, beta: float | None) -> Finding:
-    n_active, n_latent = metrics.n_active, metrics.n_latent
+    """Dimensions whose posterior mean varies over cells *and* that carry information.
+
+    A dimension counts as active only when both hold: its posterior-mean variance exceeds
+    ``ACTIVE_UNIT_VARIANCE`` (Burda et al. 2015) and its mean KL exceeds ``ACTIVE_DIM_KL``
+    nats. The variance of an unscaled mean says nothing when the posterior noise is as
+    wide: a dimension whose KL is 0.003 nats carries no information however its mean
+    varies, so the encoder's evidence can only make the count smaller, never larger,
+    than the information measure's.
+    """
+    n_latent = metrics.n_latent
+    n_active = sum(variance > ACTIVE_UNIT_VARIANCE and kl > ACTIVE_DIM_KL
+                   for variance, kl in zip(metrics.posterior_mean_variance,
+                                           metrics.kl_per_dim_mean, strict=True))
     n_active_kl = sum(kl > ACTIVE_DIM_KL for kl in metrics.kl_per_dim_mean)
     evidence: dict[str, float | int | str] = {
         "n_active": n_active,
         "n_latent": n_latent,
-        "active_when": f"posterior-mean variance > {ACTIVE_UNIT_VARIANCE:g}",
+        "active_when": (f"posterior-mean variance > {ACTIVE_UNIT_VARIANCE:g} and mean KL > "
+                        f"{ACTIVE_DIM_KL:g} nats"),
+        "n_active_variance": metrics.n_active,
         "n_active_kl": n_active_kl,
-        "active_kl_when": f"mean KL > {ACTIVE_DIM_KL:g} nats",
         "max_posterior_mean_variance": num(max(metrics.posterior_mean_variance)),
         "n_cells": metrics.n_cells,
     }
@@ -91,19 +106,19 @@ def _active_units(metrics: LatentMetrics, beta: float | None) -> Finding:
         if n_active > 1.5 * metrics.n_directions:
             rotated = (f"; they span only {metrics.n_directions} informative directions (the "
                        "encoder spreads each factor over several axes)")
+    active_when = evidence["active_when"]
     if n_active == 0:
         return Finding(
             "active_units", Severity.FAIL,
-            f"0 of {n_latent} latent dimensions active: the posterior means do not vary "
-            f"between cells (variance ≤ {ACTIVE_UNIT_VARIANCE:g}), posterior collapse",
+            f"0 of {n_latent} latent dimensions active ({active_when}): posterior collapse",
             evidence, fix_collapse(beta),
         )
     if n_active / n_latent < NEAR_COLLAPSE_ACTIVE_SHARE:
         return Finding(
             "posterior_collapse", Severity.FAIL,
             f"Posterior collapse: only {n_active} of {n_latent} latent dimensions active "
-            f"(posterior-mean variance > {ACTIVE_UNIT_VARIANCE:g}); the average KL per dimension "
-            "can look healthy while the rest of the latent space is dead",
+            f"({active_when}); the average KL per dimension can look healthy while the rest "
+            "of the latent space is dead",
             evidence, fix_collapse(beta),
         )
     n_dead = n_latent - n_active
@@ -120,6 +135,32 @@ def _active_units(metrics: LatentMetrics, beta: float | None) -> Finding:
         "active_units", Severity.OK, f"{n_active} of {n_latent} latent dimensions active{rotated}",
         evidence,
     )
+
+
+def _information(metrics: LatentMetrics, beta: float | None) -> Finding | None:
+    """Posterior collapse measured on the encoder: the latent holds less than one bit.
+
+    The rate (KL summed over latent dimensions, averaged over the cells) bounds I(x; z)
+    from above; below ``COLLAPSE_RATE`` = log 2 nats the latent cannot hold one binary
+    split of the cells. The MI estimate, where it is below its ceiling, measures I(x; z)
+    itself; below log 2 the same holds. Returns None when neither is below.
+    """
+    rate, mi = metrics.rate, metrics.mi
+    evidence: dict[str, float | int | str] = {
+        "rate": num(rate), "mi": num(mi), "mi_ceiling": num(metrics.mi_ceiling),
+        "threshold": num(COLLAPSE_RATE), "n_cells": metrics.n_cells,
+        "units": "nats per cell",
+    }
+    if rate < COLLAPSE_RATE:
+        title = (f"Posterior collapse: the rate, KL summed over latent dimensions, is "
+                 f"{fmt(rate)} nats per cell < log 2 = {COLLAPSE_RATE:.2f}: I(x; z) ≤ rate, so the "
+                 "latent holds less than one binary split of the cells")
+    elif mi < min(COLLAPSE_RATE, metrics.mi_ceiling - MI_CEILING_MARGIN):
+        title = (f"Posterior collapse: I(x; z) ≈ {fmt(mi)} nats < log 2 = {COLLAPSE_RATE:.2f} "
+                 f"(rate {fmt(rate)}): the latent tells fewer than two groups of cells apart")
+    else:
+        return None
+    return Finding("posterior_collapse", Severity.FAIL, title, evidence, fix_collapse(beta))
 
 
 def _probe_evidence(prefix: str, result: ProbeResult) -> dict[str, float | int | str]:
@@ -215,14 +256,14 @@ def _mi_at_ceiling(metrics: LatentMetrics) -> Finding:
     }
     if mi >= ceiling - MI_CEILING_MARGIN:
         return Finding(
-            "mi_at_ceiling", Severity.OK,
+            "mi_at_ceiling", Severity.INFO,
             f"I(x; z) ≥ {fmt(mi)} nats: the estimate is at its ceiling log M = {fmt(ceiling)} "
             f"(M = {n_cells} cells), so it only bounds I(x; z) from below; use more cells to "
             "resolve it",
             evidence,
         )
     return Finding(
-        "mi_at_ceiling", Severity.OK,
+        "mi_at_ceiling", Severity.INFO,
         f"I(x; z) ≈ {fmt(mi)} nats, below the estimate's ceiling log M = {fmt(ceiling)}",
         evidence,
     )
@@ -238,7 +279,7 @@ def _prior_mismatch(metrics: LatentMetrics) -> Finding:
         "upper_bound": int(saturated),
     }
     return Finding(
-        "prior_mismatch", Severity.OK,
+        "prior_mismatch", Severity.INFO,
         f"Prior mismatch KL(q(z) ‖ p(z)) {relation} {fmt(metrics.prior_mismatch)} nats = rate "
         f"{fmt(metrics.rate)} − I(x; z) {fmt(metrics.mi)} (Hoffman & Johnson 2016)",
         evidence,
@@ -340,6 +381,9 @@ def latent_findings(
     if not isinstance(metrics, LatentMetrics):
         metrics = LatentMetrics.from_dict(metrics)
     findings = [_active_units(metrics, beta)]
+    collapsed = _information(metrics, beta)
+    if collapsed is not None:
+        findings.append(collapsed)
     if heldout is not None:
         findings.append(heldout_finding(heldout, _label_signal(metrics)))
     if metrics.probes:
@@ -356,14 +400,14 @@ def latent_findings(
     findings.append(_prior_mismatch(metrics))
     if metrics.silhouette is not None:
         findings.append(Finding(
-            "label_silhouette", Severity.OK,
+            "label_silhouette", Severity.INFO,
             f"Silhouette of {metrics.label_name} on the posterior means: "
             f"{fmt(metrics.silhouette)} (−1 to 1; 1 = compact, separate classes)",
             {"silhouette": num(metrics.silhouette), "label": str(metrics.label_name)},
         ))
     if metrics.batch_mixing is not None:
         findings.append(Finding(
-            "batch_mixing", Severity.OK,
+            "batch_mixing", Severity.INFO,
             f"Batch mixing on the posterior means: {fmt(metrics.batch_mixing)} "
             "(0 = batches separate, 1 = perfectly mixed)",
             {"batch_mixing": num(metrics.batch_mixing)},

@@ -26,7 +26,7 @@ import math
 from typing import Any
 
 from genevae.diagnose.engine import ranked_fixes
-from genevae.diagnose.findings import Diagnosis, Finding, Severity
+from genevae.diagnose.findings import Diagnosis, Finding
 
 __all__ = ["render_text", "render_json"]
 
@@ -43,7 +43,7 @@ def render_text(diagnosis: Diagnosis) -> str:
     lines = ["Diagnosis:"]
     for finding in diagnosis.findings:
         lines.append(f"- {finding.severity.symbol} {finding.title}")
-        if finding.severity is not Severity.OK and finding.evidence:
+        if finding.severity.is_problem and finding.evidence:
             lines.append(f"    evidence: {_evidence_text(finding)}")
     if diagnosis.notes:
         lines.append("Notes:")

@@ -13,19 +13,23 @@ choice" names the reason where no source gives a number.
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "HEALTHY_KL_PER_DIM",
     "HIGH_KL_PER_DIM",
     "ACTIVE_DIM_KL",
     "COLLAPSE_KL_PER_DIM",
+    "COLLAPSE_RATE",
+    "LATE_COLLAPSE_MIN_PEAK_RATE",
     "COLLAPSE_MIN_EPOCHS",
     "LATE_COLLAPSE_MIN_PEAK",
     "PARTIAL_COLLAPSE_DEAD_SHARE",
     "KL_TREND_TOLERANCE",
     "RECON_MIN_IMPROVEMENT",
     "LOSS_MIN_IMPROVEMENT",
-    "NOT_CONVERGED_WINDOW",
-    "NOT_CONVERGED_RATE",
+    "NOT_CONVERGED_TAIL_SHARE",
+    "NOT_CONVERGED_TAIL_GAIN",
     "UNSTABLE_RISE",
     "UNSTABLE_MIN_RISES",
     "UNSTABLE_FAIL_RISES",
@@ -51,6 +55,13 @@ HIGH_KL_PER_DIM = 2.0  # reference doc, "Interpreting KL Values" ("> 2.0")
 ACTIVE_DIM_KL = 0.01  # reference facts: "44 collapsed (KL below 0.01)"
 #: "KL ≈ 0": the average dimension is inactive, the posterior equals the prior.
 COLLAPSE_KL_PER_DIM = ACTIVE_DIM_KL  # reference doc "Posterior Collapse" + reference facts
+#: The rate, KL summed over latent dimensions (nats per cell), below which the latent
+#: carries less than one binary split of the cells, whatever its size: the rate bounds
+#: the information the latent holds about a cell, rate ≥ I(x; z) (Alemi et al. 2018),
+#: and telling two groups of cells apart takes log 2 nats.
+COLLAPSE_RATE = math.log(2)  # information: one bit
+#: A late collapse on the rate scale first carried at least two binary splits (nats).
+LATE_COLLAPSE_MIN_PEAK_RATE = math.log(4)  # information: two bits
 #: Epochs KL must stay below the collapse level to count as sustained, not a dip.
 COLLAPSE_MIN_EPOCHS = 5  # genevae choice: one dip can recover; five epochs rarely do
 #: A late collapse first reached the healthy band, then fell to ≈ 0 (nats).
@@ -66,10 +77,15 @@ KL_TREND_TOLERANCE = 0.05  # genevae choice: 5% is within epoch-to-epoch noise
 RECON_MIN_IMPROVEMENT = 0.01  # genevae choice: < 1% over a run is "stuck" (reference doc red flag)
 #: Total loss must improve by this share of its first judged value.
 LOSS_MIN_IMPROVEMENT = 0.01  # genevae choice: same as reconstruction
-#: Epochs at the end of a run over which the remaining slope is measured.
-NOT_CONVERGED_WINDOW = 5  # genevae choice: long enough to average out noise
-#: Still falling by more than this share of the run's gain per epoch: not converged.
-NOT_CONVERGED_RATE = 0.01  # genevae choice: ten more epochs would gain another 10%
+#: The last share of a run's epochs whose improvement tells whether it levelled off
+#: (at least two epoch-to-epoch steps, so a short run is judged too).
+NOT_CONVERGED_TAIL_SHARE = 0.2  # genevae choice: the last fifth of the run
+#: Not converged when the tail still made more than this share of the run's whole gain.
+#: Scale-free in run length: for a loss decaying as exp(-t/τ), a last fifth that gains
+#: 5% of the total means that training as long again gains another ~8% (doubling N
+#: gains e^(-N/τ) of the gain so far); any noise-free curve that is still falling
+#: steeply at its end is caught, however few epochs it has.
+NOT_CONVERGED_TAIL_GAIN = 0.05  # genevae choice
 #: A rise between consecutive epochs larger than this share of the gain is a jump.
 UNSTABLE_RISE = 0.1  # genevae choice: noise stays well below a tenth of the gain
 #: Jumps that make a run unstable (warn) and oscillating throughout (fail).

@@ -8,8 +8,8 @@ three conventions (``HistoryMeta.loss_reduction``):
 - ``"mean"``: KL is already averaged over latent dimensions; the bands apply.
 - ``"sum"``: KL is summed over latent dimensions; it is divided by ``n_latent``
   when known. When ``n_latent`` is unknown the bands cannot be applied, and
-  collapse is judged on the total KL: a total below the collapse level implies
-  every dimension is below it.
+  collapse is judged on the total KL, the rate, which bounds the information the
+  latent holds about a cell (:func:`rate_per_cell`).
 - ``"unknown"``: the logged KL is compared with the bands as the reference
   document does, and the assumption is stated in a note.
 
@@ -24,12 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genevae.diagnose.thresholds import COLLAPSE_KL_PER_DIM, HEALTHY_KL_PER_DIM, HIGH_KL_PER_DIM
+from genevae.diagnose.thresholds import COLLAPSE_RATE, HEALTHY_KL_PER_DIM, HIGH_KL_PER_DIM
 from genevae.history.history import History, HistoryMeta
 
 __all__ = [
     "KLScale",
     "kl_scale",
+    "rate_per_cell",
     "max_beta",
     "reduction_multiplier",
     "effective_beta",
@@ -103,8 +104,8 @@ def kl_scale(history: History, split: str) -> KLScale | None:
             kl, False, column,
             "KL is summed over latent dimensions and n_latent is unknown: the per-dimension "
             f"bands ({_BAND}, above {HIGH_KL_PER_DIM:.1f}) cannot be applied. Collapse is judged "
-            f"on the total KL: a total below {COLLAPSE_KL_PER_DIM:g} nats puts every dimension "
-            "below it.",
+            f"on the total KL, the rate: below log 2 = {COLLAPSE_RATE:.2f} nats per cell the "
+            "latent holds less than one binary split of the cells (rate ≥ I(x; z)).",
         )
     return KLScale(
         kl, True, column,
@@ -112,6 +113,31 @@ def kl_scale(history: History, split: str) -> KLScale | None:
         "the reference document does, which assumes KL averaged over latent dimensions. If "
         "the tool sums KL over n latent dimensions, divide its KL by n.",
     )
+
+
+def rate_per_cell(history: History, split: str) -> tuple[np.ndarray, str] | None:
+    """The rate of ``split`` per epoch: KL summed over latent dimensions, nats per cell.
+
+    The rate bounds what the latent knows about a cell, rate ≥ I(x; z), whatever the
+    latent size. It is known from per-dimension columns (their sum), from a
+    ``{split}_kl_sum`` column, from a summed KL, or from a per-dimension mean times a
+    known ``n_latent``; ``None`` otherwise (an unknown convention, or a mean with
+    ``n_latent`` unknown). Returns (values of shape (n_epochs,), the column(s) read).
+    """
+    per_dim = history.kl_per_dim(split)
+    if per_dim is not None:
+        return per_dim.sum(axis=1), f"{split}_kl_dim_* (summed)"
+    if history.has(f"{split}_kl_sum"):
+        return history.values(f"{split}_kl_sum"), f"{split}_kl_sum"
+    n_latent, reduction = history.meta.n_latent, history.meta.loss_reduction
+    kl = history.values(f"{split}_kl")
+    if kl is not None and reduction == "sum":
+        return kl, f"{split}_kl"
+    if kl is not None and reduction == "mean" and n_latent:
+        return kl * n_latent, f"{split}_kl × {n_latent}"
+    if history.has(f"{split}_kl_mean") and n_latent:
+        return history.values(f"{split}_kl_mean") * n_latent, f"{split}_kl_mean × {n_latent}"
+    return None
 
 
 def max_beta(history: History) -> float | None:

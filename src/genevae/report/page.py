@@ -25,7 +25,7 @@ from genevae.runfolder import RunFolder
 
 __all__ = ["write_report", "render_report"]
 
-_MARKS = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
+_MARKS = {"ok": "✅", "info": "ℹ️", "warn": "⚠️", "fail": "❌"}
 #: Lists longer than this are summarised in the metrics table.
 _MAX_LIST_ITEMS = 8
 
@@ -121,10 +121,10 @@ def _findings(diagnosis: dict[str, Any]) -> str:
         severity = str(finding.get("severity", "ok"))
         parts = [f"{_MARKS.get(severity, '')} {_text(finding.get('title', ''))}"]
         evidence = finding.get("evidence") or {}
-        if severity != "ok" and evidence:
+        if severity not in ("ok", "info") and evidence:
             shown = ", ".join(f"{_text(k)}={_number(v)}" for k, v in evidence.items())
             parts.append(f'<div class="evidence">evidence: {shown}</div>')
-        if severity != "ok" and finding.get("recommendation"):
+        if severity not in ("ok", "info") and finding.get("recommendation"):
             parts.append(f'<div class="recommendation">fix: {_text(finding["recommendation"])}</div>')
         items.append(f'<li class="{_text(severity)}">{"".join(parts)}</li>')
     return f'<ul class="findings">{"".join(items)}</ul>'

@@ -3,9 +3,13 @@
 Three shapes:
 
 - **posterior collapse**: KL per dimension stays below
-  :data:`~genevae.diagnose.thresholds.COLLAPSE_KL_PER_DIM` for the last
+  :data:`~genevae.diagnose.thresholds.COLLAPSE_KL_PER_DIM`, or the rate (KL summed
+  over latent dimensions) below :data:`~genevae.diagnose.thresholds.COLLAPSE_RATE`
+  = log 2 nats per cell, for the last
   :data:`~genevae.diagnose.thresholds.COLLAPSE_MIN_EPOCHS` full-β epochs, never
-  having reached the healthy band;
+  having reached the healthy band. The rate bounds the information the latent
+  holds about a cell (rate ≥ I(x; z)): below log 2 it holds less than one binary
+  split of the cells, whatever the latent size;
 - **late collapse**: the same end, after KL had reached the healthy band;
 - **partial collapse**: the average looks fine but most latent dimensions carry
   no information (reference facts: 20 of 64 active in the healthy example run).
@@ -24,14 +28,16 @@ from genevae.diagnose.rules.common import (
     num,
     trailing_run,
 )
-from genevae.diagnose.rules.kl import fmt_kl, kl_series
+from genevae.diagnose.rules.kl import Information, collapsed_since, fmt_kl, information
 from genevae.diagnose.rules.schedule import beta_window
 from genevae.diagnose.thresholds import (
     ACTIVE_DIM_KL,
     COLLAPSE_KL_PER_DIM,
     COLLAPSE_MIN_EPOCHS,
+    COLLAPSE_RATE,
     EFFECTIVE_BETA_WARN,
     LATE_COLLAPSE_MIN_PEAK,
+    LATE_COLLAPSE_MIN_PEAK_RATE,
     PARTIAL_COLLAPSE_DEAD_SHARE,
 )
 from genevae.diagnose.units import max_beta, reduction_multiplier
@@ -55,42 +61,75 @@ def _collapse_mask(history: History) -> np.ndarray:
     return judged if judged.any() else np.ones_like(judged)
 
 
-def collapse_rule(history: History) -> list[Finding]:
-    """Posterior collapse or late collapse: KL ≈ 0 sustained at the end of the run.
+def _what(held: Information, row: int) -> str:
+    """What is below the collapse level at ``row``, for a title."""
+    if held.low_because_of_rate(row):
+        return (f"KL summed over latent dimensions below log 2 = {COLLAPSE_RATE:.2f} nats per "
+                "cell")
+    if held.kl_per_dim is not None:
+        return f"KL per dimension below {COLLAPSE_KL_PER_DIM:g}"
+    return f"total KL below {COLLAPSE_KL_PER_DIM:g}"
 
-    Series: ``train_kl`` per dimension (the total when ``n_latent`` is unknown for a
-    summed KL). Returns [] when KL has been ≈ 0 for fewer than
-    ``COLLAPSE_MIN_EPOCHS`` epochs at the end: too early to tell.
+
+def _at_end(held: Information) -> str:
+    """KL at the last epoch on the scale(s) known, for a title."""
+    parts = []
+    if held.kl_per_dim is not None:
+        parts.append(f"{fmt_kl(held.kl_per_dim[-1])} per dimension")
+    if held.rate is not None:
+        parts.append(f"{fmt_kl(held.rate[-1])} nats per cell in total")
+    return ", ".join(parts)
+
+
+def collapse_rule(history: History) -> list[Finding]:
+    """Posterior collapse or late collapse: the latent holds next to nothing at the end.
+
+    An epoch is collapsed when KL per dimension is below ``COLLAPSE_KL_PER_DIM`` (the
+    reference's "≈ 0") or the rate, KL summed over latent dimensions, is below
+    ``COLLAPSE_RATE`` = log 2 nats per cell: rate ≥ I(x; z), so the latent then holds
+    less than one binary split of the cells, whatever its size or convention
+    (:func:`~genevae.diagnose.rules.kl.information`). A collapse begins after
+    ``COLLAPSE_MIN_EPOCHS`` such epochs (or a whole run of at least two) and lasts until
+    KL is back in the healthy band (:func:`collapsed_since`). Late collapse when KL had
+    first reached the healthy band (or a rate of ``LATE_COLLAPSE_MIN_PEAK_RATE``).
+    Returns [] while KL has been ≈ 0 for too few epochs: too early to tell.
     """
-    found = kl_series(history, _collapse_mask(history))
-    if found is None:
+    held = information(history, _collapse_mask(history))
+    if held is None:
         return []
-    kl, scale = found
-    n_low = trailing_run(kl.values < COLLAPSE_KL_PER_DIM)
-    what = "KL per dimension" if scale.bands_apply else "total KL"
-    evidence: dict[str, float | int | str] = {
-        "series": kl.column,
-        "kl_last": num(kl.last),
-        "threshold": COLLAPSE_KL_PER_DIM,
-        "n_epochs_below": n_low,
-        "min_epochs": COLLAPSE_MIN_EPOCHS,
-    }
-    if n_low == 0:
+    n_low = trailing_run(held.low)
+    start = collapsed_since(held)
+    evidence: dict[str, float | int | str] = {"series": held.series}
+    if held.kl_per_dim is not None:
+        evidence.update(kl_per_dim_last=num(held.kl_per_dim[-1]), threshold=COLLAPSE_KL_PER_DIM)
+    if held.rate is not None:
+        evidence.update(rate_last=num(held.rate[-1]), rate_threshold=num(COLLAPSE_RATE),
+                        rate_units="nats per cell, KL summed over latent dimensions")
+    evidence.update(n_epochs_below=n_low, min_epochs=COLLAPSE_MIN_EPOCHS)
+    if start is None:
+        if n_low:
+            return []
         return [Finding("posterior_collapse", Severity.OK, "No posterior collapse", evidence)]
-    if n_low < COLLAPSE_MIN_EPOCHS:
-        return []
-    since = int(kl.epochs[-n_low])
-    evidence["since_epoch"] = since
-    before = kl.values[:-n_low]
-    if len(before) and before.max() >= LATE_COLLAPSE_MIN_PEAK:
-        peak_at = int(np.argmax(before))
-        evidence["kl_peak"] = num(before[peak_at])
-        evidence["peak_epoch"] = int(kl.epochs[peak_at])
+    since = int(held.epochs[start])
+    n_since = len(held.low) - start
+    evidence.update(since_epoch=since, n_epochs_collapsed=n_since)
+    what = _what(held, min(start + COLLAPSE_MIN_EPOCHS, len(held.low)) - 1)
+    stretch = f"{what} from epoch {since}"
+    if n_low < n_since:
+        stretch += f" and never back in the healthy band (at most {_highest(held, start)})"
+    bound = ""
+    if held.rate is not None:
+        bound = (f"; rate ≥ I(x; z), so the latent holds at most {fmt_kl(held.rate[-1])} nats "
+                 "about a cell")
+        evidence["information_bound"] = f"I(x; z) ≤ {num(held.rate[-1])} nats"
+    peak = _peak_before(held, start)
+    if peak is not None:
+        peak_at, peak_text = peak
+        evidence["peak_epoch"] = int(held.epochs[peak_at])
         return [Finding(
             "late_collapse", Severity.FAIL,
-            f"Late collapse: KL fell from {fmt(before[peak_at])} (epoch "
-            f"{kl.epochs[peak_at]}) to {fmt_kl(kl.last)}; {what} below "
-            f"{COLLAPSE_KL_PER_DIM:g} for {n_low} epochs",
+            f"Late collapse: KL fell from {peak_text} (epoch {held.epochs[peak_at]}) to "
+            f"{_at_end(held)}; {stretch}{bound}",
             evidence,
             f"The latent space was used until about epoch {since - 1}, then abandoned: keep "
             f"the checkpoint from before epoch {since}. {collapse_fix(history)}",
@@ -98,10 +137,33 @@ def collapse_rule(history: History) -> list[Finding]:
         )]
     return [Finding(
         "posterior_collapse", Severity.FAIL,
-        f"Posterior collapse: {what} below {COLLAPSE_KL_PER_DIM:g} for {n_low} epochs "
-        f"({fmt_kl(kl.last)} at the end)",
+        f"Posterior collapse: {stretch}; at the end {_at_end(held)}{bound}",
         evidence, collapse_fix(history), since,
     )]
+
+
+def _highest(held: Information, start: int) -> str:
+    """The largest KL since ``start``, on the scale(s) known, for a title."""
+    parts = []
+    if held.kl_per_dim is not None:
+        parts.append(f"{fmt_kl(np.nanmax(held.kl_per_dim[start:]))} per dimension")
+    if held.rate is not None:
+        parts.append(f"{fmt_kl(np.nanmax(held.rate[start:]))} nats per cell")
+    return ", ".join(parts)
+
+
+def _peak_before(held: Information, start: int) -> tuple[int, str] | None:
+    """(row, text) of the KL peak before the collapse began, if it was healthy then."""
+    before = slice(0, start)
+    if held.kl_per_dim is not None and len(held.kl_per_dim[before]):
+        row = int(np.nanargmax(held.kl_per_dim[before]))
+        if held.kl_per_dim[row] >= LATE_COLLAPSE_MIN_PEAK:
+            return row, f"{fmt(held.kl_per_dim[row])} per dimension"
+    if held.rate is not None and len(held.rate[before]):
+        row = int(np.nanargmax(held.rate[before]))
+        if held.rate[row] >= LATE_COLLAPSE_MIN_PEAK_RATE:
+            return row, f"{fmt(held.rate[row])} nats per cell"
+    return None
 
 
 def _active_dims(history: History, mask: np.ndarray) -> tuple[int, int, int, str, str] | None:

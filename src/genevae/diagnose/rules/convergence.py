@@ -1,12 +1,15 @@
 """Total loss decreasing (reference doc, "Healthy Training Signs"), and whether it
 has levelled off by the last epoch.
 
-Both read the training loss (validation loss when training loss is not logged)
-at full-β epochs only: the total loss ``recon + β · kl`` rises with β during a
-warm-up without anything being wrong.
+Both read the total loss at full-β epochs only: the total loss ``recon + β · kl``
+rises with β during a warm-up without anything being wrong. The trend reads the
+training loss as the reference document does; convergence reads the validation
+loss first, since that is what training longer would have to improve.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -15,8 +18,8 @@ from genevae.diagnose.rules.common import FIX_LEARNING_RATE, fix_train_longer, f
 from genevae.diagnose.rules.schedule import beta_window
 from genevae.diagnose.thresholds import (
     LOSS_MIN_IMPROVEMENT,
-    NOT_CONVERGED_RATE,
-    NOT_CONVERGED_WINDOW,
+    NOT_CONVERGED_TAIL_GAIN,
+    NOT_CONVERGED_TAIL_SHARE,
 )
 from genevae.history.history import History
 
@@ -55,40 +58,55 @@ def loss_trend_rule(history: History) -> list[Finding]:
 
 
 def not_converged_rule(history: History) -> list[Finding]:
-    """Still improving at the end: the slope over the last ``NOT_CONVERGED_WINDOW``
-    full-β epochs, as a share of the run's gain per epoch.
+    """Still improving at the end: the share of the run's gain that its last fifth made.
 
-    The slope is a least-squares line through the last window + 1 values; the gain
-    is the drop from the first full-β epoch to the lowest loss. Not converged when
-    the loss still falls by more than ``NOT_CONVERGED_RATE`` of the gain per epoch.
-    Series: ``train_loss``, else ``val_loss``. Returns [] for runs shorter than the
-    window or without any gain.
+    Series: ``val_loss`` (the loss that training longer would improve), else
+    ``train_loss``, at full-β epochs. The tail is the last
+    ``max(2, ⌈NOT_CONVERGED_TAIL_SHARE · (n − 1)⌉)`` epoch-to-epoch steps (all of them
+    in a shorter run); its improvement is −slope · steps of a least-squares line
+    through it, so one noisy epoch does not decide. The gain is the drop from the
+    first judged epoch to the lowest loss. Not converged, a failing finding, when the
+    tail made more than ``NOT_CONVERGED_TAIL_GAIN`` of the gain, however few epochs
+    the run has; a run of one judged epoch cannot show that it levelled off. Returns
+    [] when the loss never fell (``loss_trend`` says so).
     """
-    loss = series(history, _LOSS, beta_window(history).judged)
-    if loss is None or len(loss) <= NOT_CONVERGED_WINDOW or loss.gain <= 0:
+    loss = series(history, ("val_loss", "train_loss"), beta_window(history).judged)
+    if loss is None:
         return []
-    tail_epochs = loss.epochs[-NOT_CONVERGED_WINDOW - 1:]
-    tail = loss.values[-NOT_CONVERGED_WINDOW - 1:]
+    if len(loss) == 1:
+        return [Finding(
+            "not_converged", Severity.FAIL,
+            f"Not converged: one epoch ({loss.column} {fmt(loss.first)}) cannot show that the "
+            "loss levelled off",
+            {"series": loss.column, "n_epochs": 1},
+            fix_train_longer(max(len(history), 5)), int(loss.epochs[0]),
+        )]
+    if loss.gain <= 0:
+        return []
+    n_steps = min(len(loss) - 1, max(2, math.ceil(NOT_CONVERGED_TAIL_SHARE * (len(loss) - 1))))
+    tail_epochs, tail = loss.epochs[-n_steps - 1:], loss.values[-n_steps - 1:]
     slope = float(np.polyfit(tail_epochs, tail, 1)[0])
-    rate = -slope / loss.gain
+    tail_gain = -slope * float(tail_epochs[-1] - tail_epochs[0])
+    share = tail_gain / loss.gain
     evidence: dict[str, float | int | str] = {
         "series": loss.column,
         "slope_per_epoch": num(slope),
+        "tail_gain": num(tail_gain),
         "gain": num(loss.gain),
-        "rate": num(rate),
-        "max_rate": NOT_CONVERGED_RATE,
-        "window_epochs": f"{tail_epochs[0]}–{tail_epochs[-1]}",
+        "tail_share": num(share),
+        "max_tail_share": NOT_CONVERGED_TAIL_GAIN,
+        "tail_epochs": f"{tail_epochs[0]}–{tail_epochs[-1]}",
     }
-    if rate > NOT_CONVERGED_RATE:
+    span = f"epochs {tail_epochs[0]}–{tail_epochs[-1]}"
+    if share > NOT_CONVERGED_TAIL_GAIN:
         return [Finding(
-            "not_converged", Severity.WARN,
-            f"Not converged: loss still falling by {rate:.1%} of its total gain per epoch over "
-            f"the last {NOT_CONVERGED_WINDOW} epochs ({fmt(tail[0])} → {fmt(tail[-1])})",
+            "not_converged", Severity.FAIL,
+            f"Not converged: {loss.column} still falling at the end; {span} made {share:.0%} of "
+            f"the run's gain ({fmt(tail[0])} → {fmt(tail[-1])})",
             evidence, fix_train_longer(len(history)), int(loss.epochs[-1]),
         )]
     return [Finding(
         "not_converged", Severity.OK,
-        f"Loss levelled off (changing by {abs(rate):.1%} of its total gain per epoch over the "
-        f"last {NOT_CONVERGED_WINDOW} epochs)",
+        f"Loss levelled off ({span} made {max(share, 0.0):.1%} of the run's gain)",
         evidence,
     )]

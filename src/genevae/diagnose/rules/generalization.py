@@ -79,7 +79,7 @@ def train_val_rule(history: History) -> list[Finding]:
             "epoch while the model improved); validation is evaluated in eval mode."
         )
         return [Finding(
-            "val_below_train", Severity.OK,
+            "val_below_train", Severity.INFO,
             f"Validation below training in {n_below} of {len(epochs)} epochs ({numbers} at the "
             "end) — dropout is active only in training; not a problem",
             evidence,

@@ -8,6 +8,8 @@ when training KL is not logged), converted per latent dimension by
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from genevae.diagnose.findings import Finding, Severity
@@ -15,14 +17,26 @@ from genevae.diagnose.rules.common import Series, fix_collapse, fmt, num, series
 from genevae.diagnose.rules.schedule import beta_window
 from genevae.diagnose.thresholds import (
     COLLAPSE_KL_PER_DIM,
+    COLLAPSE_MIN_EPOCHS,
+    COLLAPSE_RATE,
     HEALTHY_KL_PER_DIM,
     HIGH_KL_PER_DIM,
     KL_TREND_TOLERANCE,
+    LATE_COLLAPSE_MIN_PEAK,
+    LATE_COLLAPSE_MIN_PEAK_RATE,
 )
-from genevae.diagnose.units import KLScale, kl_scale, max_beta
+from genevae.diagnose.units import KLScale, kl_scale, max_beta, rate_per_cell
 from genevae.history.history import History
 
-__all__ = ["kl_series", "fmt_kl", "kl_trend_rule", "kl_range_rule"]
+__all__ = [
+    "kl_series",
+    "fmt_kl",
+    "Information",
+    "information",
+    "collapsed_since",
+    "kl_trend_rule",
+    "kl_range_rule",
+]
 
 _LOW, _HIGH = HEALTHY_KL_PER_DIM
 
@@ -34,6 +48,103 @@ def kl_series(history: History, mask: np.ndarray | None) -> tuple[Series, KLScal
         if scale is not None:
             kl = series(history, (scale.series,), mask, scale.values)
             return None if kl is None else (kl, scale)
+    return None
+
+
+@dataclass(frozen=True)
+class Information:
+    """What the KL says the latent holds, at the judged epochs with a KL value.
+
+    Attributes
+    ----------
+    epochs
+        Shape (n,).
+    kl_per_dim
+        Nats per latent dimension, shape (n,), where the reference bands apply; else None.
+    rate
+        KL summed over latent dimensions, nats per cell, shape (n,), where known; else None.
+    low
+        Shape (n,): the latent holds next to nothing, KL per dimension below
+        ``COLLAPSE_KL_PER_DIM`` (the reference's "≈ 0") or rate below ``COLLAPSE_RATE``
+        (less than one binary split of the cells, rate ≥ I(x; z)).
+    series
+        The column(s) read, for evidence.
+    """
+
+    epochs: np.ndarray
+    kl_per_dim: np.ndarray | None
+    rate: np.ndarray | None
+    low: np.ndarray
+    series: str
+
+    def low_because_of_rate(self, row: int) -> bool:
+        """Whether the rate, not the per-dimension band, puts epoch ``row`` below."""
+        return self.rate is not None and bool(self.rate[row] < COLLAPSE_RATE) and not (
+            self.kl_per_dim is not None and self.kl_per_dim[row] < COLLAPSE_KL_PER_DIM
+        )
+
+
+def _recovered(held: Information) -> np.ndarray:
+    """Shape (n,): KL back where the latent was in use, ending a collapse: KL per
+    dimension in the healthy band, or a rate of at least ``LATE_COLLAPSE_MIN_PEAK_RATE``."""
+    back = np.zeros(len(held.low), dtype=bool)
+    if held.kl_per_dim is not None:
+        back |= held.kl_per_dim >= LATE_COLLAPSE_MIN_PEAK
+    if held.rate is not None:
+        back |= held.rate >= LATE_COLLAPSE_MIN_PEAK_RATE
+    return back
+
+
+def collapsed_since(held: Information) -> int | None:
+    """Row at which the collapse still in force at the last epoch began, or None.
+
+    A collapse begins once KL has been ≈ 0 (``held.low``) for ``COLLAPSE_MIN_EPOCHS``
+    epochs in a row (or for a whole run of at least two), and it lasts until KL is back
+    where the latent was in use (:func:`_recovered`), not merely above ≈ 0: a latent
+    that crawls from 0.003 to 0.03 nats per dimension has not come back. The same
+    function judges every epoch of a run in progress and the finished run, so the live
+    warning and the final verdict agree.
+    """
+    back = _recovered(held)
+    start: int | None = None
+    n_low = 0
+    for row, low in enumerate(held.low):
+        n_low = n_low + 1 if low else 0
+        if start is not None and back[row]:
+            start = None
+        if start is None and n_low >= COLLAPSE_MIN_EPOCHS:
+            start = row - n_low + 1
+    if start is None and n_low == len(held.low) >= 2:
+        start = 0
+    return start
+
+
+def information(history: History, mask: np.ndarray) -> Information | None:
+    """Training KL (else validation KL) per dimension and as a rate, within ``mask``."""
+    for split in ("train", "val"):
+        scale = kl_scale(history, split)
+        if scale is None:
+            continue
+        per_dim = scale.values if scale.bands_apply else None
+        found = rate_per_cell(history, split)
+        rate = found[0] if found is not None else (None if scale.bands_apply else scale.values)
+        finite = np.zeros(len(history), dtype=bool)
+        low = np.zeros(len(history), dtype=bool)
+        for values, level in ((per_dim, COLLAPSE_KL_PER_DIM), (rate, COLLAPSE_RATE)):
+            if values is not None:
+                finite |= np.isfinite(values)
+                low |= np.isfinite(values) & (values < level)
+        keep = finite & mask
+        if not keep.any():
+            return None
+        columns = scale.series if found is None or found[1] == scale.series else (
+            f"{scale.series}; rate {found[1]}")
+        return Information(
+            history.epochs[keep],
+            None if per_dim is None else per_dim[keep],
+            None if rate is None else rate[keep],
+            low[keep], columns,
+        )
     return None
 
 
@@ -61,8 +172,16 @@ def kl_trend_rule(history: History) -> list[Finding]:
         "epoch_last": int(kl.epochs[-1]),
         "per_dimension": str(scale.bands_apply).lower(),
     }
-    if last < COLLAPSE_KL_PER_DIM:
-        where = "stays near 0" if first < COLLAPSE_KL_PER_DIM else "near 0 at the end"
+    held = information(history, beta_window(history).judged)
+    collapsed = held is not None and (held.low[-1] or collapsed_since(held) is not None)
+    if last < COLLAPSE_KL_PER_DIM or collapsed:
+        where = "stays near 0" if held is not None and held.low.all() else (
+            "near 0 at the end" if held is None or held.low[-1]
+            else "never back in the healthy band after falling to ≈ 0")
+        if held is not None and held.low_because_of_rate(len(held.low) - 1):
+            evidence["rate_last"] = num(held.rate[-1])
+            evidence["rate_threshold"] = num(COLLAPSE_RATE)
+            where += f" (rate {fmt_kl(held.rate[-1])} < log 2 nats per cell)"
         return [Finding(
             "kl_trend", Severity.WARN, f"KL {where} {span} — latent space not used",
             evidence, fix_collapse(max_beta(history)), int(kl.epochs[-1]),
@@ -90,7 +209,8 @@ def kl_range_rule(history: History) -> list[Finding]:
     """KL per dimension at the last full-β epoch against the reference bands.
 
     Healthy 0.1–1.0, far from the prior above 2.0 (reference doc, "Interpreting KL
-    Values"); 1.0–2.0 is not named there and passes. Returns [] when the bands
+    Values"), a red flag that fails; below 0.1 warns ("barely used"; ≈ 0 is collapse,
+    judged by the collapse rule); 1.0–2.0 is not named there and passes. Returns [] when the bands
     cannot be applied (summed KL, unknown ``n_latent``). Series: ``train_kl``.
     """
     found = kl_series(history, beta_window(history).judged)
@@ -124,7 +244,7 @@ def kl_range_rule(history: History) -> list[Finding]:
         )]
     since = int(kl.epochs[-trailing_run(kl.values > HIGH_KL_PER_DIM)])
     return [Finding(
-        "kl_range", Severity.WARN,
+        "kl_range", Severity.FAIL,
         f"KL above {HIGH_KL_PER_DIM:.1f} per dimension ({fmt(value)}) — posterior far from prior",
         evidence,
         "The reference document reads this as underfitting or too low a β: raise β "

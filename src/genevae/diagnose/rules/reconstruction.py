@@ -23,7 +23,8 @@ def reconstruction_rule(history: History) -> list[Finding]:
     """Reconstruction from the first to the last epoch.
 
     Improving when it fell by at least ``RECON_MIN_IMPROVEMENT`` of its first-epoch
-    magnitude. All epochs count (reconstruction is not weighted by β). Series:
+    magnitude; otherwise it fails ("Stuck high" is a red flag of the reference
+    document's summary). All epochs count (reconstruction is not weighted by β). Series:
     ``train_recon``, else ``val_recon``.
     """
     recon = series(history, ("train_recon", "val_recon"))
@@ -45,5 +46,5 @@ def reconstruction_rule(history: History) -> list[Finding]:
         return [Finding("reconstruction", Severity.OK, f"Reconstruction improving {span}",
                         evidence)]
     title = "Reconstruction getting worse" if improvement < 0 else "Reconstruction stuck high"
-    return [Finding("reconstruction", Severity.WARN, f"{title} {span}", evidence, _fix(history),
+    return [Finding("reconstruction", Severity.FAIL, f"{title} {span}", evidence, _fix(history),
                     int(recon.epochs[-1]))]

@@ -89,7 +89,9 @@ def beta_window(history: History) -> BetaWindow:
 
 
 def kl_warmup_rule(history: History) -> list[Finding]:
-    """Warn when too few epochs ran at full β to judge KL (unfinished warm-up).
+    """Fail while β is still rising at the last epoch (the run never trained at its full
+    β, so it is not finished and KL cannot be judged); warn when a finished warm-up left
+    too few epochs at full β to judge KL.
 
     Series: ``kl_weight``. Returns [] when β is unlogged or constant.
     """
@@ -128,7 +130,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
         )]
     if window.still_rising:
         return [Finding(
-            "kl_warmup", Severity.WARN,
+            "kl_warmup", Severity.FAIL,
             f"KL warm-up not finished: β still rising at the last epoch "
             f"({fmt(beta[0])} → {fmt(beta[-1])}) — KL cannot be judged at full β",
             evidence,
