@@ -77,7 +77,7 @@ def _at_end(held: Information) -> str:
     if held.kl_per_dim is not None:
         parts.append(f"{fmt_kl(held.kl_per_dim[-1])} per dimension")
     if held.rate is not None:
-        parts.append(f"{fmt_kl(held.rate[-1])} nats per cell in total")
+        parts.append(f"{fmt_kl(held.rate[-1])} nats per cell in total")  # the rate
     return ", ".join(parts)
 
 
@@ -137,7 +137,7 @@ def collapse_rule(history: History) -> list[Finding]:
         )]
     return [Finding(
         "posterior_collapse", Severity.FAIL,
-        f"Posterior collapse: {stretch}; at the end {_at_end(held)}{bound}",
+        f"Posterior collapse: {stretch}; at epoch {held.epochs[-1]} {_at_end(held)}{bound}",
         evidence, collapse_fix(history), since,
     )]
 

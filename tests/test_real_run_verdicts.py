@@ -1,0 +1,68 @@
+"""Issue 18: verdicts on logs of real runs that a user would otherwise have called healthy.
+
+The scvi-tools logs were written by ``tests/fixtures/make_issue18_logs.py`` (genuine
+scvi-tools 1.4.2 runs on the PBMC counts); the small-latent log by
+``tests/fixtures/make_run_logs.py`` (a genevae run). The expectations follow from the
+runs' settings and numbers, stated beside each.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from conftest import REFERENCE_LOG
+
+from genevae.diagnose.engine import diagnose
+from genevae.diagnose.findings import Severity
+from genevae.diagnose.render import render_text
+from genevae.history.readers import read_history
+
+LOGS = Path(__file__).parent / "fixtures" / "logs"
+
+
+def _diagnose(name: str):
+    return diagnose(read_history(LOGS / name))
+
+
+def test_summed_kl_of_a_fraction_of_a_nat_is_collapse_whatever_the_latent_size():
+    """Point 1: constant KL weight 50; total KL per cell 0.91 → 0.07 nats; n_latent is not
+    in the log. The rate bounds I(x; z): 0.07 nats is less than one binary split."""
+    history = read_history(LOGS / "real_scvi_kl_weight_50.csv")
+    assert history.meta.loss_reduction == "sum" and history.meta.n_latent is None
+    assert 0.05 < history.values("train_kl")[-1] < 0.08
+    diagnosis = diagnose(history)
+    assert diagnosis.verdict == "posterior_collapse"
+    finding = next(f for f in diagnosis.findings if f.code == "posterior_collapse")
+    assert "rate ≥ I(x; z)" in finding.title and "log 2" in finding.title
+    assert finding.evidence["rate_threshold"] == round(math.log(2), 6)
+    assert finding.evidence["information_bound"].startswith("I(x; z) ≤ 0.07")
+
+
+def test_a_short_run_still_falling_is_not_converged():
+    """Point 3: 5 epochs; validation loss 966 → 819, still falling 2-5% per epoch."""
+    diagnosis = _diagnose("real_scvi_5_epochs.csv")
+    assert diagnosis.verdict == "not_converged"
+    assert not diagnosis.healthy and "not healthy" in diagnosis.conclusion
+    finding = next(f for f in diagnosis.findings if f.code == "not_converged")
+    assert finding.severity is Severity.FAIL and "--epochs 10" in finding.recommendation
+
+
+def test_kl_in_the_red_flag_band_never_concludes_healthy():
+    """Point 4: 2 latent dimensions for 5 factors carry several nats each, above the
+    reference's "> 2.0: posterior far from prior"."""
+    diagnosis = _diagnose("run_kl_far_from_prior_small_latent.csv")
+    finding = next(f for f in diagnosis.findings if f.code == "kl_range")
+    assert finding.evidence["kl_per_dim"] > 2.0 and finding.severity is Severity.FAIL
+    assert diagnosis.verdict == "kl_range"
+    assert "healthy" not in diagnosis.conclusion.replace("not healthy", "")
+
+
+def test_notes_are_kept_apart_from_warnings():
+    """Point 4: in the reference run validation sits below training (dropout): a note (ℹ️),
+    not a warning, and the healthy conclusion counts only warnings."""
+    diagnosis = diagnose(read_history(REFERENCE_LOG))
+    note = next(f for f in diagnosis.findings if f.code == "val_below_train")
+    assert note.severity is Severity.INFO and not note.severity.is_problem
+    assert diagnosis.healthy and "warning" not in diagnosis.conclusion
+    assert "- ℹ️ Validation below training" in render_text(diagnosis)
