@@ -295,10 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     diagnose = commands.add_parser(
         "diagnose", help="read a training log of any tool and explain it",
-        description="Read a training log (genevae run folder or history.csv, reference-format "
-        "text, Keras fit() output or history JSON, scvi-tools history_, Lightning metrics.csv, "
-        "TensorBoard events) and print findings with evidence and ranked fixes.")
-    diagnose.add_argument("log", metavar="LOG", help="log file, table, event file or run folder")
+        description="Read a training log (genevae run folder or history.csv; text logs with an "
+        "epoch or step counter per line: the reference format, 'ep 12 train_loss 1734.7 kl 4.4', "
+        "tqdm postfixes, printed dicts; JSON lines; Keras fit() output or history JSON; "
+        "scvi-tools history_; Lightning metrics.csv or a lightning_logs/ or version_N/ folder; "
+        "MLflow run folders; W&B run-history and chart CSV exports; TensorBoard events) and "
+        "print findings with evidence and ranked fixes.")
+    diagnose.add_argument("log", metavar="LOG",
+                          help="log file, table, event file, or a run, Lightning or MLflow folder")
     diagnose.add_argument("--format", default="auto",
                           choices=["auto", "text", "keras", "csv", "json", "tensorboard"])
     diagnose.add_argument("--map", action="append", metavar="QUANTITY=COLUMN",

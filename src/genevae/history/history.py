@@ -76,6 +76,10 @@ class HistoryMeta:
         ``"cyclical"``, ``"sigmoid"``).
     path
         The file read, for messages.
+    notes
+        What a reader had to decide that the numbers alone do not show (which
+        Lightning version was read, how logged steps became epochs), one sentence
+        each, for the diagnosis to print.
     """
 
     source: str = "genevae"
@@ -84,6 +88,7 @@ class HistoryMeta:
     n_latent: int | None = None
     kl_schedule: str | None = None
     path: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass

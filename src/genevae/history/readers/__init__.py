@@ -6,18 +6,25 @@ format from the file name and content, or takes it from ``format``:
 ===============  ============================================================  ============
 format           what                                                         module
 ===============  ============================================================  ============
-``text``         one line per epoch, the reference format and its relatives   ``text``
+``text``         a line per epoch or step: the reference format, tqdm, ...    ``text``
 ``keras``        Keras ``fit()`` console output                               ``keras``
-``csv``          genevae history.csv, scvi-tools, Lightning metrics.csv, ...  ``table``
-``json``         Keras ``history.history``, scvi-tools ``history_``, ...      ``table``
+``csv``          genevae history.csv, scvi-tools, Lightning metrics.csv,      ``table``
+                 W&B exports, ...
+``json``         Keras ``history.history``, scvi-tools ``history_``, JSON     ``table``,
+                 lines, ...                                                   ``jsonl``
 ``tensorboard``  ``events.out.tfevents.*`` files (needs ``tensorboard``)      ``tensorboard``
+(auto only)      MLflow run folders (``mlruns/<experiment>/<run>/metrics``)   ``mlflow``
 ===============  ============================================================  ============
 
-Automatic detection: an event file, or a folder holding one, is TensorBoard; in a
-folder, ``history.csv`` (a genevae run), ``metrics.csv`` (Lightning) or
-``train.log`` is read; ``.csv``/``.tsv`` and ``.json`` files are tables; any other
-file is tried as text, Keras output, then JSON (if it starts with ``{`` or ``[``) and
-CSV (if its first line has a separator; Keras' CSVLogger writes ``training.log``).
+Automatic detection: an MLflow run or its ``metrics/`` folder is read as MLflow; a
+``lightning_logs/`` folder through its newest ``version_N`` (:mod:`.folders`); an
+event file, or a folder holding one and none of the files below, is TensorBoard; in
+a folder, ``history.csv`` (a genevae run), ``metrics.csv`` (Lightning) or
+``train.log`` is read; ``.csv``/``.tsv`` and ``.json``/``.jsonl`` files are tables;
+any other file is tried as JSON (if it starts with ``{`` or ``[``), text, Keras
+output, then CSV (if its first line has a separator; Keras' CSVLogger writes
+``training.log``). A Lightning ``hparams.yaml`` or MLflow ``params/`` gives
+``n_latent`` where it names it.
 
 The loss convention is the source's where it is fixed (genevae's column,
 scvi-tools' per-cell sums) and otherwise guessed by
@@ -36,7 +43,9 @@ from pathlib import Path
 from genevae.errors import GenevaeError
 from genevae.history.history import History
 from genevae.history.readers.assemble import NoHistoryFound, unreadable_message
+from genevae.history.readers.folders import LogFolder, resolve_log_file, resolve_log_folder
 from genevae.history.readers.keras import keras_history
+from genevae.history.readers.mlflow import mlflow_history
 from genevae.history.readers.reduction import infer_loss_reduction
 from genevae.history.readers.table import csv_history, json_history
 from genevae.history.readers.tensorboard import EVENT_FILE_MARK, event_files, tensorboard_history
@@ -49,7 +58,8 @@ FORMATS = ("auto", "text", "keras", "csv", "json", "tensorboard")
 #: Files read from a folder, in order of preference.
 _FOLDER_FILES = ("history.csv", "metrics.csv", "train.log")
 _LOSS_REDUCTIONS = ("sum", "mean", "unknown")
-_TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".json": "json"}
+_TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json",
+                   ".ndjson": "json"}
 
 _Reader = Callable[[Path, str, Mapping[str, str] | None], History]
 _READERS: dict[str, _Reader] = {
@@ -101,17 +111,19 @@ def read_history(
     target = Path(path)
     if not target.exists():
         raise GenevaeError(f"{target}: no such file or directory.")
-    target, format = _resolve(target, format)
-    if format == "tensorboard":
-        history = _read_tensorboard(target, column_map)
+    folder = resolve_log_folder(target) if target.is_dir() else resolve_log_file(target)
+    target, format = _resolve(folder, format)
+    if format == "mlflow":
+        history = _read_folder(mlflow_history, target, column_map)
+    elif format == "tensorboard":
+        history = _read_folder(tensorboard_history, target, column_map)
     else:
         history = _read_file(target, format, column_map)
+    meta = {"notes": folder.notes + history.meta.notes,
+            "n_latent": history.meta.n_latent or folder.n_latent}
     overrides = {"loss_reduction": loss_reduction, "n_genes": n_genes, "n_latent": n_latent}
-    return dataclasses.replace(
-        history, meta=dataclasses.replace(
-            history.meta, **{k: v for k, v in overrides.items() if v is not None}
-        ),
-    )
+    meta.update({k: v for k, v in overrides.items() if v is not None})
+    return dataclasses.replace(history, meta=dataclasses.replace(history.meta, **meta))
 
 
 def _check_options(
@@ -129,19 +141,28 @@ def _check_options(
             raise GenevaeError(f"--{name} {value}: must be a whole number of at least 1.")
 
 
-def _resolve(target: Path, format: str) -> tuple[Path, str]:
-    """The file to read and its format (``"auto"`` left for content sniffing)."""
+def _resolve(folder: LogFolder, format: str) -> tuple[Path, str]:
+    """The file or folder to read and its format (``"auto"`` left for content sniffing)."""
+    target = folder.path
+    if folder.is_mlflow:
+        if format != "auto":
+            raise GenevaeError(
+                f"{target} holds MLflow metric files, which --format {format} does not read. "
+                "Leave out --format (MLflow folders are found automatically)."
+            )
+        return target, "mlflow"
     if target.is_dir():
         if format == "tensorboard":
             return target, format
         for name in _FOLDER_FILES:
             if (target / name).is_file():
-                return _resolve(target / name, format)
+                return _resolve(LogFolder(target / name), format)
         if format == "auto" and event_files(target):
             return target, "tensorboard"
         raise GenevaeError(
             f"{target} is a folder without a training log: looked for "
-            f"{', '.join(_FOLDER_FILES)} and TensorBoard event files (*{EVENT_FILE_MARK}*). "
+            f"{', '.join(_FOLDER_FILES)}, TensorBoard event files (*{EVENT_FILE_MARK}*), "
+            "Lightning version_N folders and an MLflow metrics/ folder. "
             "Give the log file itself."
         )
     if format == "auto" and EVENT_FILE_MARK in target.name:
@@ -151,9 +172,13 @@ def _resolve(target: Path, format: str) -> tuple[Path, str]:
     return target, format
 
 
-def _read_tensorboard(target: Path, column_map: Mapping[str, str] | None) -> History:
+def _read_folder(
+    reader: Callable[[Path, Mapping[str, str] | None], History],
+    target: Path,
+    column_map: Mapping[str, str] | None,
+) -> History:
     try:
-        return tensorboard_history(target, column_map)
+        return reader(target, column_map)
     except NoHistoryFound as exc:
         raise GenevaeError(unreadable_message(str(target), [str(exc)])) from None
 
@@ -170,7 +195,7 @@ def _read_file(target: Path, format: str, column_map: Mapping[str, str] | None) 
     else:
         names = ["text", "keras"]
         if text.lstrip().startswith(("{", "[")):
-            names.append("json")
+            names.insert(0, "json")  # before text, which reads a printed dict too
         header = next((line for line in text.splitlines() if line.strip()), "")
         if any(separator in header for separator in ",\t;"):
             names.append("csv")

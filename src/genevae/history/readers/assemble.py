@@ -74,6 +74,7 @@ def history_from_columns(
     column_map: Mapping[str, str] | None = None,
     loss_reduction: LossReduction | None = None,
     zero_based: bool | None = None,
+    notes: tuple[str, ...] = (),
 ) -> History:
     """Build a history from a reader's columns.
 
@@ -93,6 +94,9 @@ def history_from_columns(
     zero_based
         Whether the source counts epochs from 0 (shifted to History's 1-based
         numbers); ``None`` decides by whether the first epoch is 0.
+    notes
+        ``HistoryMeta.notes``: what the reader decided (a Lightning version, steps
+        taken as epochs).
 
     Raises
     ------
@@ -104,26 +108,31 @@ def history_from_columns(
     mapping = resolve_columns(columns, column_map, where)
     return _assemble({column: columns[name] for column, name in mapping.items()}, epochs,
                      found=list(columns), source=source, where=where,
-                     loss_reduction=loss_reduction, zero_based=zero_based)
+                     loss_reduction=loss_reduction, zero_based=zero_based, notes=notes)
 
 
 def history_from_records(
-    records: Mapping[int, Mapping[str, float]],
+    records: Sequence[tuple[int, Mapping[str, float]]],
     *,
     source: str,
     where: str,
     column_map: Mapping[str, str] | None = None,
+    zero_based: bool | None = False,
+    notes: tuple[str, ...] = (),
 ) -> History:
-    """A history from a text reader's ``{epoch: {name: value}}``, epochs as printed.
+    """A history from a line reader's ``(epoch, {name: value})`` rows, in log order.
 
     Names are resolved line by line: lines may call one quantity by different
-    names (a per-batch ``Loss`` and an epoch summary's ``Average loss``), and the
-    last line of an epoch is the one kept. Only two names on one line compete.
+    names (a per-batch ``Loss`` and an epoch summary's ``Average loss``). An epoch
+    may have several rows (per-step lines, a separate validation line, a resumed
+    run's repeat); each column keeps the epoch's last value. Only two names on one
+    line compete. ``zero_based`` and ``notes`` are as in
+    :func:`history_from_columns`; the default keeps epochs as printed.
     """
-    found = list(dict.fromkeys(name for metrics in records.values() for name in metrics))
+    found = list(dict.fromkeys(name for _, metrics in records for name in metrics))
     mappings: dict[frozenset[str], dict[str, str]] = {}
     rows: list[dict[str, float]] = []
-    for metrics in records.values():
+    for _, metrics in records:
         names = frozenset(metrics)
         if names not in mappings:
             mappings[names] = resolve_columns(metrics, column_map, where, strict=False)
@@ -135,8 +144,8 @@ def history_from_records(
             raise GenevaeError(f"--map {key}={name}: {where} has no key {name!r}. Found: {shown}.")
     columns = {column: [row.get(column) for row in rows]
                for column in dict.fromkeys(c for row in rows for c in row)}
-    return _assemble(columns, list(records), found=found, source=source, where=where,
-                     zero_based=False)
+    return _assemble(columns, [epoch for epoch, _ in records], found=found, source=source,
+                     where=where, zero_based=zero_based, notes=notes)
 
 
 def _assemble(
@@ -148,6 +157,7 @@ def _assemble(
     where: str,
     loss_reduction: LossReduction | None = None,
     zero_based: bool | None = None,
+    notes: tuple[str, ...] = (),
 ) -> History:
     """The history of cells already named by history column (``found``: all source names)."""
     epoch_values = _parse_cells(epochs)[0]
@@ -173,7 +183,8 @@ def _assemble(
     frame = frame[_ordered(frame.columns)].reset_index(drop=True)
     frame.insert(0, "epoch", epoch)
     n_dims = sum(1 for c in frame.columns if c.startswith("train_kl_dim_"))
-    history = History(frame=frame, meta=HistoryMeta(source, path=where, n_latent=n_dims or None))
+    history = History(frame=frame, meta=HistoryMeta(source, path=where, n_latent=n_dims or None,
+                                                    notes=notes))
     reduction = loss_reduction or infer_loss_reduction(history)
     history.meta = dataclasses.replace(history.meta, loss_reduction=reduction)
     return history
@@ -185,12 +196,19 @@ def unreadable_message(where: str, details: Iterable[str] = ()) -> str:
     lines += [f"  {detail}" for detail in details]
     lines += [
         "genevae reads:",
-        "  - text logs with one line per epoch, like",
+        "  - text logs with one line per epoch or step, like",
         "      epoch 001 | train loss=0.8684 recon=0.8440 kl=0.0488 | val loss=0.7531",
-        "    ('Epoch 1/50', 'Train:'/'Val:' labels, 'key: value', beta=... also work);",
+        "      ep 12 train_loss 1734.7 kl 4.4 val_loss 1790.3",
+        "    (an epoch or step counter: 'Epoch 1/50', '[Epoch 3]', 'ep: 12', 'step 1200',",
+        "    'iter 500', 'global_step=...'; values as key=value, 'key: value', 'key value',",
+        "    loss[0.5], printed dicts {'loss': 0.5}, tqdm postfixes [..., loss=512, kl=3.2]);",
         "  - Keras fit() output ('Epoch 3/40' then '... - loss: ... - val_loss: ...');",
+        "  - JSON lines, one object a line with an 'epoch' or 'step' key;",
         "  - CSV or JSON tables: genevae's history.csv, scvi-tools model.history_,",
-        "    Lightning's metrics.csv, Keras history.history;",
+        "    Lightning's metrics.csv, Keras history.history, W&B run-history and chart",
+        "    CSV exports;",
+        "  - Lightning log folders (lightning_logs/ or lightning_logs/version_N/);",
+        "  - MLflow run folders (mlruns/<experiment_id>/<run_id>/ or its metrics/);",
         "  - TensorBoard event files (events.out.tfevents.*, needs `pip install tensorboard`).",
         "Choose the format with --format and name columns with --map recon=COLUMN.",
     ]

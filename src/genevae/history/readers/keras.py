@@ -59,4 +59,5 @@ def keras_history(text: str, where: str, column_map: Mapping[str, str] | None) -
     records = {e: metrics for e, metrics in records.items() if metrics}
     if not records:
         raise NoHistoryFound("No 'Epoch N/M' header line followed by '- loss: ...' metrics.")
-    return history_from_records(records, source="keras", where=where, column_map=column_map)
+    return history_from_records(list(records.items()), source="keras", where=where,
+                                column_map=column_map)

@@ -14,11 +14,19 @@
   :mod:`~genevae.history.readers.assemble` (``*_epoch`` columns preferred).
 - Keras ``history.history`` as JSON (dict of lists, epoch = position + 1) or its
   CSVLogger file.
+- Weights & Biases CSV exports: the run-history export (``_step``, ``_runtime``,
+  ``_timestamp``, logged keys such as ``epoch``, ``train/loss``,
+  ``trainer/global_step``) and a chart's export (``Step``, ``<run> - train/loss``,
+  ``<run> - train/loss__MIN``, ``<run> - train/loss__MAX``): the ``__MIN``/``__MAX``
+  band columns are dropped and the run name is stripped when the chart shows one
+  run (with several, the columns keep it and ``--map`` chooses).
 - Anything else whose names :mod:`~genevae.history.readers.columns` recognises.
 
-Epochs come from an ``epoch`` column (or ``--map epoch=...``), else from the row
-position or JSON index. scvi-tools, Lightning and Keras count from 0; a table whose
-epochs start at 0 is shifted to :class:`History`'s 1-based numbers.
+Epochs come from an ``epoch`` column (or ``--map epoch=...``); without one, from a
+step column (``step``, ``_step``, ``Step``, ``global_step``, ...) by
+:func:`~genevae.history.readers.steps.row_epochs`' rule; else from the row position
+or JSON index. scvi-tools, Lightning and Keras count from 0; a table whose epochs
+start at 0 is shifted to :class:`History`'s 1-based numbers.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from genevae.errors import GenevaeError
 from genevae.history.history import History, LossReduction
 from genevae.history.readers.assemble import NoHistoryFound, history_from_columns, parse_cell
 from genevae.history.readers.columns import epoch_column
+from genevae.history.readers.jsonl import is_json_lines, jsonl_history
+from genevae.history.readers.steps import Row, is_validation, row_epochs
 
 __all__ = ["csv_history", "json_history"]
 
@@ -44,6 +54,13 @@ _SCVI_NAMES = frozenset({
     "elbo_train", "elbo_validation", "reconstruction_loss_train",
     "reconstruction_loss_validation", "kl_local_train", "kl_local_validation",
 })
+#: Columns only a Weights & Biases run-history export has.
+_WANDB_NAMES = frozenset({"_step", "_runtime", "_timestamp"})
+#: A W&B chart export's band columns, and the separator after the run name.
+_WANDB_BAND_SUFFIXES = ("__MIN", "__MAX")
+_WANDB_RUN_SEPARATOR = " - "
+#: Step counter columns, for tables without an epoch column.
+_STEP_COLUMNS = ("step", "_step", "global_step", "trainer/global_step", "iteration", "iter")
 _REDUCTIONS = ("sum", "mean", "unknown")
 _MAX_JSON_DEPTH = 3
 _Scalar = (int, float, str, bool, type(None))
@@ -77,15 +94,18 @@ def csv_history(path: Path, text: str, column_map: Mapping[str, str] | None) -> 
     raw.columns = [str(c).strip() for c in raw.columns]
     if "loss_reduction" in raw.columns:
         return _genevae_history(path)
-    columns = {name: raw[name].tolist() for name in dict.fromkeys(raw.columns)}
-    return _history(columns, list(range(len(raw))), where, column_map)
+    names = _chart_export_names(list(raw.columns))
+    columns = {name: raw[column].tolist() for column, name in names.items()}
+    source = "wandb" if len(names) < len(raw.columns) else None
+    return _history(columns, list(range(len(raw))), where, column_map, source)
 
 
 def json_history(path: Path, text: str, column_map: Mapping[str, str] | None) -> History:
     """Read a JSON training table: a dict of lists (Keras ``history.history``,
     scvi-tools ``history_``), a dict of ``{index: value}`` dicts (pandas
     ``to_json()``, scvi-tools ``{key: frame.to_dict()}``), a list of row dicts, or
-    pandas' ``orient="split"``.
+    pandas' ``orient="split"``; or JSON lines, one object a line
+    (:mod:`~genevae.history.readers.jsonl`).
 
     Raises
     ------
@@ -97,6 +117,8 @@ def json_history(path: Path, text: str, column_map: Mapping[str, str] | None) ->
     try:
         document = json.loads(text)
     except (ValueError, RecursionError) as exc:
+        if is_json_lines(text):
+            return jsonl_history(text, str(path), column_map)
         raise NoHistoryFound(f"Not valid JSON: {exc}") from None
     by_index = _json_columns(document)
     index = list(dict.fromkeys(key for cells in by_index.values() for key in cells))
@@ -109,13 +131,57 @@ def _history(
     positions: Sequence[object],
     where: str,
     column_map: Mapping[str, str] | None,
+    source: str | None = None,
 ) -> History:
-    """Identify the tool, take the epoch column out and assemble."""
-    source, reduction = _identify(list(columns))
+    """Identify the tool (unless ``source`` says it), take the epoch column out and
+    assemble."""
+    identified, reduction = _identify(list(columns))
     epoch_name = epoch_column(columns, column_map, where)
-    epochs = columns.pop(epoch_name) if epoch_name is not None else positions
-    return history_from_columns(columns, epochs, source=source, where=where,
-                                column_map=column_map, loss_reduction=reduction)
+    step_name = next((n for n in columns if n.lower() in _STEP_COLUMNS), None)
+    notes: tuple[str, ...] = ()
+    zero_based = None
+    if epoch_name is not None:
+        epochs = columns.pop(epoch_name)
+    elif step_name is not None:
+        epochs, notes = _epochs_from_steps(columns, columns.pop(step_name))
+        zero_based = False
+    else:
+        epochs = positions
+    return history_from_columns(columns, epochs, source=source or identified, where=where,
+                                column_map=column_map, loss_reduction=reduction,
+                                zero_based=zero_based, notes=notes)
+
+
+def _epochs_from_steps(
+    columns: Mapping[str, Sequence[object]], steps: Sequence[object]
+) -> tuple[list[int | None], tuple[str, ...]]:
+    """Each row's epoch from its step (``None`` for a row without a whole-number step)."""
+    rows, positions = [], []
+    for position, cell in enumerate(steps):
+        step = parse_cell(cell)
+        if step is None or not step.is_integer() or step < 0:
+            continue
+        metrics = {name: value for name, cells in columns.items()
+                   if (value := parse_cell(cells[position])) is not None}
+        rows.append(Row(None, int(step), metrics))
+        positions.append(position)
+    epochs: list[int | None] = [None] * len(steps)
+    if not rows:
+        return epochs, ()
+    found, notes = row_epochs(rows, is_validation)
+    for position, epoch in zip(positions, found, strict=True):
+        epochs[position] = epoch
+    return epochs, notes
+
+
+def _chart_export_names(columns: list[str]) -> dict[str, str]:
+    """Column -> name to read: a W&B chart export's band columns dropped and its one
+    run name stripped (``run-7 - train/loss`` -> ``train/loss``); others unchanged."""
+    kept = [c for c in columns if not c.endswith(_WANDB_BAND_SUFFIXES)]
+    runs = {c.split(_WANDB_RUN_SEPARATOR, 1)[0] for c in kept if _WANDB_RUN_SEPARATOR in c}
+    if len(runs) != 1 or len(kept) == len(columns):
+        return {c: c for c in dict.fromkeys(columns)}
+    return {c: c.split(_WANDB_RUN_SEPARATOR, 1)[-1] for c in dict.fromkeys(kept)}
 
 
 def _identify(names: list[str]) -> tuple[str, LossReduction | None]:
@@ -123,6 +189,8 @@ def _identify(names: list[str]) -> tuple[str, LossReduction | None]:
     lowered = {name.lower() for name in names}
     if _SCVI_NAMES & lowered:
         return "scvi-tools", "sum"
+    if _WANDB_NAMES & lowered:
+        return "wandb", None
     if {"epoch", "step"} <= lowered:
         return "lightning", None
     metrics = lowered - {"epoch"}

@@ -15,8 +15,11 @@ step is taken as the epoch (Keras' ``epoch_*`` tags, ``add_scalar(tag, value,
 epoch)``). A run that logs only per-step values without an ``epoch`` tag therefore
 gets one "epoch" per step.
 
-Not tested against a real event file: genevae's test environment has no
-``tensorboard``; :func:`scalars_to_columns` is tested with hand-made events.
+Tested on Lightning's own TensorBoardLogger output
+(``tests/fixtures/logs/format_lightning_logs/version_0``, written by
+``tests/fixtures/make_format_logs.py``) and, in :func:`scalars_to_columns`, on
+hand-made events. MLflow's metric files are turned into rows the same way
+(:mod:`~genevae.history.readers.mlflow`).
 """
 
 from __future__ import annotations
