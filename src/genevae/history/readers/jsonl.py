@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 
 from genevae.history.history import History
 from genevae.history.readers.assemble import NoHistoryFound
-from genevae.history.readers.steps import Row, has_metric, history_from_rows
+from genevae.history.readers.steps import Row, has_metric, history_from_rows, mapped_names
 
 __all__ = ["jsonl_history", "is_json_lines", "flatten"]
 
@@ -49,6 +49,7 @@ def jsonl_history(text: str, where: str, column_map: Mapping[str, str] | None) -
     first = next(objects, None)
     if first is None:
         raise NoHistoryFound("The first line is not a JSON object, so these are not JSON lines.")
+    mapped = mapped_names(column_map)
     rows = []
     for document in (first, *objects):
         values = flatten(document)
@@ -56,7 +57,7 @@ def jsonl_history(text: str, where: str, column_map: Mapping[str, str] | None) -
         step = _counter(values, _STEP_KEYS)
         metrics = {name: value for name, value in values.items()
                    if _last_part(name) not in _EPOCH_KEYS | _STEP_KEYS}
-        if (epoch is not None or step is not None) and has_metric(metrics, column_map):
+        if (epoch is not None or step is not None) and has_metric(metrics, mapped):
             rows.append(Row(epoch, step, metrics))
     if not rows:
         raise NoHistoryFound(

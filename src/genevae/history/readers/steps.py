@@ -33,7 +33,7 @@ from genevae.history.readers.assemble import NoHistoryFound, history_from_record
 from genevae.history.readers.columns import classify_name
 
 __all__ = [
-    "Row", "row_epochs", "history_from_rows", "has_metric", "is_validation",
+    "Row", "row_epochs", "history_from_rows", "has_metric", "mapped_names", "is_validation",
     "MIN_VALIDATIONS_TO_GROUP",
 ]
 
@@ -84,14 +84,18 @@ def history_from_rows(
                                 zero_based=zero_based if logged else False, notes=notes)
 
 
-def has_metric(metrics: Mapping[str, float], column_map: Mapping[str, str] | None) -> bool:
-    """Whether a row names a loss, reconstruction, KL or β, or a ``--map``ped key
-    (also without its section: ``--map val_recon=rec`` for ``val/rec``)."""
-    wanted = {name.strip().lower() for name in (column_map or {}).values()}
+def mapped_names(column_map: Mapping[str, str] | None) -> frozenset[str]:
+    """The ``--map``ped source names, lower case, for :func:`has_metric`."""
+    return frozenset(name.strip().lower() for name in (column_map or {}).values())
+
+
+def has_metric(metrics: Mapping[str, float], mapped: frozenset[str]) -> bool:
+    """Whether a row names a loss, reconstruction, KL or β, or one of the ``mapped``
+    names (also without its section: ``--map val_recon=rec`` for ``val/rec``)."""
     for name in metrics:
         lowered = name.lower()
-        if (classify_name(name) is not None or lowered in wanted
-                or lowered.partition("/")[2] in wanted):
+        if (classify_name(name) is not None or lowered in mapped
+                or lowered.partition("/")[2] in mapped):
             return True
     return False
 

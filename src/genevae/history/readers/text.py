@@ -46,7 +46,7 @@ from genevae.errors import GenevaeError
 from genevae.history.history import History
 from genevae.history.readers.assemble import NoHistoryFound, unreadable_message
 from genevae.history.readers.columns import SPLIT_WORDS, name_split
-from genevae.history.readers.steps import Row, has_metric, history_from_rows
+from genevae.history.readers.steps import Row, has_metric, history_from_rows, mapped_names
 
 __all__ = ["parse_text", "text_history", "decode_log", "log_lines", "scan_metrics",
            "COUNTER_NAMES"]
@@ -119,6 +119,7 @@ def parse_text(text: str, source_name: str = "<text>", *,
 
 def text_history(text: str, where: str, column_map: Mapping[str, str] | None) -> History:
     """:func:`parse_text`, raising ``NoHistoryFound`` when nothing is found."""
+    mapped = mapped_names(column_map)
     rows: list[Row] = []
     header_epoch: int | None = None
     for line in log_lines(text):
@@ -128,7 +129,7 @@ def text_history(text: str, where: str, column_map: Mapping[str, str] | None) ->
         epoch = None if epoch_match is None else int(epoch_match["n"] or epoch_match["n_short"])
         step = None if step_match is None else int(step_match["n"])
         metrics = scan_metrics(line)
-        if has_metric(metrics, column_map):
+        if has_metric(metrics, mapped):
             rows.append(Row(header_epoch if epoch is None else epoch, step, metrics))
         elif step is None and epoch_match is not None and (
             (epoch_match["word"] or "").lower() in _HEADER_WORDS
