@@ -8,7 +8,7 @@ BENCH_BIN := $(BENCH_VENV)/bin
 # 1.4.2: the newest scvi-tools release that installs on Python 3.11 (issue 5).
 SCVI_TOOLS := scvi-tools==1.4.2
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-diagnosis bench-diagnosis-corpus clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ $(BENCH_VENV)/.installed: pyproject.toml setup.py src/genevae/model/_count_kerne
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_BIN)/python benchmarks/bench_readers.py
 	$(BENCH_BIN)/python benchmarks/bench_vs_scvi.py
+
+# Issue 18: genevae's verdicts on the committed corpus of real training logs against the
+# truth measured from each trained model (benchmarks/diagnosis/README.md). Not in CI.
+bench-diagnosis: $(BENCH_VENV)/.installed
+	$(BENCH_BIN)/python benchmarks/diagnosis/score.py
+
+# Retrains every run of the corpus (about 30 minutes on one thread) and rewrites it.
+bench-diagnosis-corpus: $(BENCH_VENV)/.installed
+	$(BENCH_BIN)/python benchmarks/diagnosis/generate.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) demo-run test-artifacts

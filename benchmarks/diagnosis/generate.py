@@ -1,0 +1,126 @@
+"""Generate the diagnosis corpus: train every run of ``corpus_plan.py``, write its log
+into ``corpus/<run_id>/`` as the tool wrote it, and its measured truth into
+``corpus/truth.json``.
+
+One torch thread, one training at a time (a shared 2-core machine). Runs are seeded;
+``--only`` regenerates some runs and keeps the others' entries.
+
+    .venv-bench/bin/python benchmarks/diagnosis/generate.py [--only RUN_ID ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from bench_data import load_dataset
+from corpus_plan import corpus_plan
+from runs import RunSpec, SourceResult
+from truth import classify
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "corpus"
+TRUTH_FILE = CORPUS / "truth.json"
+
+
+def _train(spec: RunSpec, folder: Path) -> SourceResult:
+    data = load_dataset(spec.dataset)
+    if spec.source == "scvi":
+        from run_scvi import train_scvi
+        return train_scvi(spec, data, folder)
+    if spec.source.startswith("lightning"):
+        from run_lightning import train_lightning
+        return train_lightning(spec, data, folder)
+    from run_loops import train_plain
+    return train_plain(spec, data, folder)
+
+
+def _entry(spec: RunSpec, result: SourceResult, seconds: float) -> dict:
+    latent = result.latent
+    truth = classify(
+        heldout_loss=result.heldout_loss, n_logged=spec.n_epochs,
+        last_logged_finite=result.last_logged_finite, params_finite=result.params_finite,
+        rate_nats=latent.rate_nats, kl_per_dim_nats=latent.kl_per_dim_nats,
+        delta_nll_nats=latent.delta_nll_nats,
+        probe_balanced_accuracy=latent.probe_balanced_accuracy, probe_chance=latent.probe_chance)
+    measured = result.measured()
+    measured["n_active_dims"] = sum(kl > 0.01 for kl in latent.kl_per_dim_nats)
+    return {
+        **asdict(spec),
+        "log": str(result.log_path.relative_to(CORPUS)),
+        "n_epochs_trained": 2 * spec.n_epochs,
+        "measured": measured,
+        "true_class": truth.true_class,
+        "conditions": truth.conditions,
+        "reasons": list(truth.reasons),
+        "seconds": round(seconds, 1),
+    }
+
+
+def _load() -> dict:
+    if TRUTH_FILE.exists():
+        return json.loads(TRUTH_FILE.read_text())
+    return {"runs": [], "failed": []}
+
+
+def _save(document: dict) -> None:
+    TRUTH_FILE.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="run ids to regenerate")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    plan = corpus_plan()
+    wanted = set(args.only or [s.run_id for s in plan])
+    unknown = wanted - {s.run_id for s in plan}
+    if unknown:
+        sys.exit(f"unknown run ids: {', '.join(sorted(unknown))}")
+    CORPUS.mkdir(exist_ok=True)
+    document = _load() if args.only else {"runs": [], "failed": []}
+    kept = {r["run_id"]: r for r in document["runs"] if r["run_id"] not in wanted}
+    failed = [f for f in document.get("failed", []) if f["run_id"] not in wanted]
+    entries = dict(kept)
+    start_all = time.perf_counter()
+    for i, spec in enumerate(plan):
+        if spec.run_id not in wanted:
+            continue
+        folder = CORPUS / spec.run_id
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        start = time.perf_counter()
+        try:
+            result = _train(spec, folder)
+        except Exception as error:  # a training that crashes leaves no log to diagnose
+            failed.append({"run_id": spec.run_id, "error": f"{type(error).__name__}: {error}"})
+            print(f"[{i + 1}/{len(plan)}] {spec.run_id}: FAILED {error}", flush=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        entry = _entry(spec, result, time.perf_counter() - start)
+        entries[spec.run_id] = entry
+        print(f"[{i + 1}/{len(plan)}] {spec.run_id}: {entry['true_class']} "
+              f"({entry['seconds']} s) {'; '.join(entry['reasons'])}", flush=True)
+        order = [s.run_id for s in plan]
+        document = {
+            "about": "Issue 18 diagnosis benchmark: one entry per trained run; true_class "
+                     "is measured from the model (benchmarks/diagnosis/truth.py).",
+            "environment": {"python": platform.python_version(), "torch": torch.__version__,
+                            "platform": platform.platform()},
+            "runs": sorted(entries.values(), key=lambda r: order.index(r["run_id"])),
+            "failed": failed,
+        }
+        _save(document)
+    print(f"generated {len(wanted)} runs in {time.perf_counter() - start_all:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
