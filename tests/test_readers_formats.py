@@ -132,6 +132,12 @@ def test_scan_metrics_of_tricky_lines(line, expected):
         # a fractional epoch is a position, not a counter: the step counts
         ("{'loss': 0.9, 'epoch': 0.5, 'step': 5}\n{'loss': 0.8, 'epoch': 1.0, 'step': 10}",
          [1, 2], {"train_loss": [0.9, 0.8]}),
+        # PyTorch's example VAE: the test-set line has no counter and follows its epoch
+        ("====> Epoch: 1 Average loss: 164.58\n====> Test set loss: 127.35\n"
+         "====> Epoch: 2 Average loss: 121.61\n====> Test set loss: 115.93", [1, 2],
+         {"train_loss": [164.58, 121.61], "val_loss": [127.35, 115.93]}),
+        # a counterless line with a training value is not attached to any epoch
+        ("epoch 1 loss 0.9\nloss 0.1\nepoch 2 loss 0.8", [1, 2], {"train_loss": [0.9, 0.8]}),
     ],
 )
 def test_counters_and_per_step_lines(text, epochs, expected):

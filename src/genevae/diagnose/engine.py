@@ -179,7 +179,8 @@ def diagnose(history: History, extra_findings: Sequence[Finding] = ()) -> Diagno
     problems = _problems(findings)
     failing = [f for f in problems if f.severity is Severity.FAIL]
     verdict = failing[0].code if failing else "healthy"
-    notes = [*unit_notes(history), schedule_note(beta_window(history)), _SERIES_NOTE]
+    notes = [*history.meta.notes, *unit_notes(history), schedule_note(beta_window(history)),
+             _SERIES_NOTE]
     return Diagnosis(tuple(findings), verdict, _conclusion(problems), tuple(notes))
 
 

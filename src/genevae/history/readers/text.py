@@ -7,6 +7,8 @@ The reference line (reference document, "Interpreting Training Output")::
 and what other training loops print instead, all read the same way:
 
 - a line is read when it holds a counter and a loss, reconstruction or KL value;
+  a line without a counter that holds validation values only (``====> Test set
+  loss: 127.35`` after an epoch summary) belongs to the epoch of the line before it;
   other lines are ignored;
 - the epoch counter is the first ``epoch N`` on the line, in any capitalisation and
   as ``Epoch 1/50``, ``epoch: 3``, ``[Epoch 3]``, ``ep 12``, ``ep: 12``,
@@ -45,7 +47,7 @@ from collections.abc import Iterator, Mapping
 from genevae.errors import GenevaeError
 from genevae.history.history import History
 from genevae.history.readers.assemble import NoHistoryFound, unreadable_message
-from genevae.history.readers.columns import SPLIT_WORDS, name_split
+from genevae.history.readers.columns import SPLIT_WORDS, classify_name, name_split
 from genevae.history.readers.steps import Row, has_metric, history_from_rows, mapped_names
 
 __all__ = ["parse_text", "text_history", "decode_log", "log_lines", "scan_metrics",
@@ -125,6 +127,9 @@ def text_history(text: str, where: str, column_map: Mapping[str, str] | None) ->
     for line in log_lines(text):
         epoch_match, step_match = _EPOCH.search(line), _STEP.search(line)
         if epoch_match is None and step_match is None:
+            last_epoch = rows[-1].epoch if rows else None
+            if last_epoch is not None and _validation_only(scan_metrics(line), mapped):
+                rows.append(Row(last_epoch, None, scan_metrics(line)))
             continue
         epoch = None if epoch_match is None else int(epoch_match["n"] or epoch_match["n_short"])
         step = None if step_match is None else int(step_match["n"])
@@ -137,6 +142,15 @@ def text_history(text: str, where: str, column_map: Mapping[str, str] | None) ->
             header_epoch = epoch
     return history_from_rows(rows, source="text", where=where, column_map=column_map,
                              zero_based=False)
+
+
+def _validation_only(metrics: Mapping[str, float], mapped: frozenset[str]) -> bool:
+    """Whether a line without a counter holds validation values and nothing else, as
+    the epoch summary's companion does (``====> Test set loss: 127.35``)."""
+    return has_metric(metrics, mapped) and all(
+        (match := classify_name(name)) is not None and match.column.startswith("val_")
+        for name in metrics
+    )
 
 
 def decode_log(data: bytes, where: str) -> str:
