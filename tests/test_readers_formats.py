@@ -241,3 +241,14 @@ def test_wandb_chart_export_with_two_runs_asks_for_map(tmp_path):
     path.write_text(",".join(header) + "\n1,2,2,2,3,3,3\n")
     with pytest.raises(GenevaeError, match="--map loss="):
         read_history(path)
+
+
+def test_the_cli_offers_every_reader_format():
+    """cli.py spells the --format choices out (it imports no reader at start-up)."""
+    from genevae.cli import build_parser
+    from genevae.history.readers import FORMATS
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    fmt = next(a for a in commands.choices["diagnose"]._actions if a.dest == "format")
+    assert tuple(fmt.choices) == FORMATS
