@@ -16,7 +16,6 @@ import warnings
 import numpy as np
 import scvi
 import torch
-
 from bench_data import load_dataset
 from run_scvi import TRAIN_SIZE, history_frame
 

@@ -20,7 +20,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-
 from bench_data import load_dataset
 from corpus_plan import corpus_plan
 from runs import RunSpec, SourceResult

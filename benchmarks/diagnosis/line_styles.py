@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import TextIO
 
 from tqdm import tqdm
-
 from train_loop import EpochMetrics
 
 __all__ = ["make_printer", "LINE_STYLES", "KERAS_STYLES"]

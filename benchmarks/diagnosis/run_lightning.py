@@ -25,12 +25,11 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from torch.utils.data import DataLoader, TensorDataset
-
 from bench_data import Dataset
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from measure import ModelView, Tracker
 from runs import RunSpec, SourceResult
+from torch.utils.data import DataLoader, TensorDataset
 from train_loop import build_model, split_pool
 from vae_torch import effective_kl_weight, kl_weight_at
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-
 from bench_data import Dataset
 from line_styles import make_printer
 from runs import RunSpec, SourceResult

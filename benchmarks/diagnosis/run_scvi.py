@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import scvi
 import torch
-
 from bench_data import Dataset
 from measure import ModelView, Tracker
 from runs import RunSpec, SourceResult

@@ -16,7 +16,6 @@ from typing import Protocol
 
 import numpy as np
 import torch
-
 from bench_data import Dataset
 from measure import ModelView, Tracker
 from runs import RunSpec, SourceResult
