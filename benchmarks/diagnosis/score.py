@@ -64,6 +64,16 @@ def diagnose(log: Path) -> dict:
             "conclusion": report.get("conclusion", ""), "returncode": done.returncode}
 
 
+def _genevae_state() -> str:
+    """The commit genevae's source was at, and whether src/ had uncommitted edits."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(HERE), *args], capture_output=True, text=True)
+        return done.stdout.strip()
+    dirty = git("status", "--porcelain", "--", "../../src")
+    return f"genevae at {git('rev-parse', '--short', 'HEAD')}" + (
+        " with uncommitted changes in src/" if dirty else "")
+
+
 def _evidence(run: dict) -> str:
     m, n = run["measured"], run["n_epochs"]
     loss = m["heldout_loss_by_epoch"]
@@ -92,7 +102,7 @@ def report(runs: list[dict], answers: dict[str, dict]) -> str:
     counts = Counter(pairs)
     n_right = sum(t == g for t, g in pairs)
     missed = sum(t != "healthy" and g == "healthy" for t, g in pairs)
-    out = ["# Diagnosis benchmark (issue 18): results", "",
+    out = ["# Diagnosis benchmark (issue 18): results", "", f"Scored {_genevae_state()}.", "",
            f"{len(runs)} runs; genevae right on {n_right} ({n_right / len(runs):.1%}); "
            f"unhealthy runs called healthy: {missed}. "
            f"Acceptance: >= {TARGET_ACCURACY:.0%} right and 0 unhealthy called healthy: "
