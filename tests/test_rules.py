@@ -211,7 +211,11 @@ def _collapse_curve(n_low: int, before: float, low: float = 0.005, n_before: int
 @pytest.mark.parametrize(
     ("kl", "code", "severity", "epoch"),
     [
-        (_collapse_curve(T.COLLAPSE_MIN_EPOCHS - 1, 0.05), None, None, None),  # too early
+        # a latent in use (0.5 per dimension) dipping to ≈ 0 for 4 epochs: too early to tell
+        (_collapse_curve(T.COLLAPSE_MIN_EPOCHS - 1, 0.5), None, None, None),
+        # a latent never in use (0.05, below the healthy band) at ≈ 0 for 2 epochs: collapse
+        (_collapse_curve(T.NEVER_USED_MIN_EPOCHS, 0.05), "posterior_collapse", FAIL, 6),
+        (_collapse_curve(T.NEVER_USED_MIN_EPOCHS - 1, 0.05), None, None, None),
         (_collapse_curve(T.COLLAPSE_MIN_EPOCHS, 0.05), "posterior_collapse", FAIL, 6),
         (_collapse_curve(T.COLLAPSE_MIN_EPOCHS, 0.099), "posterior_collapse", FAIL, 6),
         (_collapse_curve(T.COLLAPSE_MIN_EPOCHS, 0.1), "late_collapse", FAIL, 6),
@@ -445,7 +449,9 @@ def test_diverged_on_inf_in_any_component():
         ([20, 18, 16, 17, 15, 16, 13, 12, 10], OK, 0),  # rises of exactly 10% are not jumps
         ([20, 18, 16, 18, 15, 17, 13, 12, 10], WARN, 2),
         ([20, 16, 18, 14, 16, 12, 14, 11, 13, 10, 12], WARN, 4),  # the last rise is not undone
-        ([20, 16, 18, 14, 16, 12, 14, 11, 13, 10, 12, 10], FAIL, 5),
+        # never a failure: spikes are a reason to lower the lr; a loss that does not come
+        # back is judged by the divergence rule
+        ([20, 16, 18, 14, 16, 12, 14, 11, 13, 10, 12, 10], WARN, 5),
         ([20, 16, 12, 10, 12, 14, 16, 18, 20], OK, 0),  # a steady rise is not oscillation
     ],
 )
@@ -506,11 +512,12 @@ def _overfit(n_after: int, rise: float, train_falls: bool = True, offset: float 
         (3, 0.5, True, 100.0, WARN),  # exactly OVERFIT_WARN_RISE
         (2, 0.5, True, 100.0, OK),  # too soon after the best epoch
         (3, 0.5, False, 100.0, OK),  # training is not falling either
-        (3, 2.4, True, 100.0, WARN),  # 24% of the gain, 2% above the best value
-        (3, 2.5, True, 100.0, FAIL),  # exactly OVERFIT_FAIL_RISE
+        (3, 0.99, True, 100.0, WARN),  # 9.9% of the gain, 1% above the best value
+        (3, 1.0, True, 100.0, FAIL),  # exactly OVERFIT_FAIL_RISE: "diverging train/val"
+        (3, 2.4, True, 100.0, FAIL),  # 24% of the gain
         (3, 0.99, True, 0.0, WARN),  # 9.9% above the best value (10)
         (3, 1.0, True, 0.0, FAIL),  # exactly OVERFIT_FAIL_RELATIVE above the best value
-        (3, 1.0, True, -20.0, WARN),  # best value negative: only the share of the gain counts
+        (3, 0.9, True, -20.0, WARN),  # best value negative: only the share of the gain counts
     ],
 )
 def test_overfitting_rule(n_after, rise, train_falls, offset, severity):
@@ -544,8 +551,8 @@ def test_overfitting_splits_the_gap_into_reconstruction_and_kl():
     [
         ([1.0] * 6, None, None),
         ([min(1.0, e / 10) for e in range(30)], OK, "KL warm-up finished at epoch 11"),
-        # scvi-tools' default: the run never trained at its full β; not finished, it fails.
-        ([e / 400 for e in range(50)], FAIL, "KL warm-up not finished"),
+        # scvi-tools' default: a warning; such runs measured healthy (benchmarks/diagnosis)
+        ([e / 400 for e in range(50)], WARN, "KL warm-up not finished"),
         ([0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0], WARN, "KL warm-up finished late (epoch 5)"),
         ([0.0, 0.25, 0.5, 0.75, *[1.0] * 5], OK, "KL warm-up finished at epoch 5"),
         ([0, 0.5, *[1.0] * 3, 0, 0.5, *[1.0] * 3], OK,

@@ -43,6 +43,7 @@ VERDICT_PRIORITY: tuple[str, ...] = (
     "uninformative_latent",
     "active_units",
     "probe_at_majority",
+    "kl_not_logged",
     "overfitting",
     "unstable",
     "effective_beta",
@@ -86,11 +87,11 @@ _PROBLEMS = {
         "the posterior is far from the prior (KL above 2.0 per latent dimension from epoch "
         "{epoch}, the reference document's red flag)"
     ),
-    "kl_warmup": (
-        "the KL warm-up had not finished at epoch {epoch}: the run never trained at its full β, "
-        "so KL cannot be judged and the model is not finished"
-    ),
     "reconstruction": "reconstruction is stuck high (the reference document's red flag)",
+    "kl_not_logged": (
+        "the log has no KL, so whether the latent space is used, or has collapsed, cannot be "
+        "judged"
+    ),
 }
 
 #: Curve findings that the encoder's own measurement replaces when it is given: the

@@ -10,6 +10,7 @@ rule                   codes                                           file
 reconstruction_rule    reconstruction                                  reconstruction.py
 kl_trend_rule          kl_trend                                        kl.py
 kl_range_rule          kl_range                                        kl.py
+kl_logged_rule         kl_not_logged                                   kl.py
 collapse_rule          posterior_collapse, late_collapse               collapse.py
 partial_collapse_rule  partial_collapse                                collapse.py
 loss_trend_rule        loss_trend                                      convergence.py
@@ -29,7 +30,7 @@ from genevae.diagnose.rules.collapse import collapse_rule, partial_collapse_rule
 from genevae.diagnose.rules.common import Rule
 from genevae.diagnose.rules.convergence import loss_trend_rule, not_converged_rule
 from genevae.diagnose.rules.generalization import overfitting_rule, train_val_rule
-from genevae.diagnose.rules.kl import kl_range_rule, kl_trend_rule
+from genevae.diagnose.rules.kl import kl_logged_rule, kl_range_rule, kl_trend_rule
 from genevae.diagnose.rules.reconstruction import reconstruction_rule
 from genevae.diagnose.rules.reduction import effective_beta_rule
 from genevae.diagnose.rules.schedule import kl_warmup_rule
@@ -43,6 +44,7 @@ __all__ = [
     "reconstruction_rule",
     "kl_trend_rule",
     "kl_range_rule",
+    "kl_logged_rule",
     "collapse_rule",
     "partial_collapse_rule",
     "loss_trend_rule",
@@ -60,6 +62,7 @@ RULES: tuple[Rule, ...] = (
     reconstruction_rule,
     kl_trend_rule,
     kl_range_rule,
+    kl_logged_rule,
     collapse_rule,
     partial_collapse_rule,
     loss_trend_rule,
@@ -80,6 +83,7 @@ FINDING_CODES: frozenset[str] = frozenset({
     "reconstruction",
     "kl_trend",
     "kl_range",
+    "kl_not_logged",
     "posterior_collapse",
     "late_collapse",
     "partial_collapse",

@@ -57,20 +57,37 @@ def loss_trend_rule(history: History) -> list[Finding]:
     )]
 
 
+def _convergence_epochs(history: History) -> np.ndarray:
+    """Epochs whose total loss measures the run's gain: every epoch after a finished
+    warm-up, else the full-β ones.
+
+    During a warm-up the total loss is recon + β·KL with β below its target, lower than
+    at full β by at most (1 − β)·KL: counting those epochs can only understate the gain,
+    so a run is never called converged because of them. Cyclical schedules keep their
+    full-β epochs (the loss rises and falls with β); a warm-up still rising has none.
+    """
+    window = beta_window(history)
+    if window.kind == "warmup" and not window.still_rising:
+        return np.ones(len(history), dtype=bool)
+    return window.judged
+
+
 def not_converged_rule(history: History) -> list[Finding]:
     """Still improving at the end: the share of the run's gain that its last fifth made.
 
     Series: ``val_loss`` (the loss that training longer would improve), else
-    ``train_loss``, at full-β epochs. The tail is the last
+    ``train_loss``, at full-β epochs, and after a finished warm-up at every epoch
+    (:func:`_convergence_epochs`). The tail is the last
     ``max(2, ⌈NOT_CONVERGED_TAIL_SHARE · (n − 1)⌉)`` epoch-to-epoch steps (all of them
-    in a shorter run); its improvement is −slope · steps of a least-squares line
-    through it, so one noisy epoch does not decide. The gain is the drop from the
+    in a shorter run); its improvement is how far the best loss so far fell over it,
+    so a spike of a noisy validation loss (a few held-out cells) neither hides nor
+    fakes progress, and a smooth curve is read as it is. The gain is the drop from the
     first judged epoch to the lowest loss. Not converged, a failing finding, when the
     tail made more than ``NOT_CONVERGED_TAIL_GAIN`` of the gain, however few epochs
     the run has; a run of one judged epoch cannot show that it levelled off. Returns
     [] when the loss never fell (``loss_trend`` says so).
     """
-    loss = series(history, ("val_loss", "train_loss"), beta_window(history).judged)
+    loss = series(history, ("val_loss", "train_loss"), _convergence_epochs(history))
     if loss is None:
         return []
     if len(loss) == 1:
@@ -84,13 +101,14 @@ def not_converged_rule(history: History) -> list[Finding]:
     if loss.gain <= 0:
         return []
     n_steps = min(len(loss) - 1, max(2, math.ceil(NOT_CONVERGED_TAIL_SHARE * (len(loss) - 1))))
-    tail_epochs, tail = loss.epochs[-n_steps - 1:], loss.values[-n_steps - 1:]
-    slope = float(np.polyfit(tail_epochs, tail, 1)[0])
-    tail_gain = -slope * float(tail_epochs[-1] - tail_epochs[0])
+    best = np.minimum.accumulate(loss.values)  # the best loss so far, epoch by epoch
+    tail_epochs, tail = loss.epochs[-n_steps - 1:], best[-n_steps - 1:]
+    tail_gain = float(tail[0] - tail[-1])
     share = tail_gain / loss.gain
     evidence: dict[str, float | int | str] = {
         "series": loss.column,
-        "slope_per_epoch": num(slope),
+        "best_at_tail_start": num(tail[0]),
+        "best_at_end": num(tail[-1]),
         "tail_gain": num(tail_gain),
         "gain": num(loss.gain),
         "tail_share": num(share),
@@ -102,7 +120,7 @@ def not_converged_rule(history: History) -> list[Finding]:
         return [Finding(
             "not_converged", Severity.FAIL,
             f"Not converged: {loss.column} still falling at the end; {span} made {share:.0%} of "
-            f"the run's gain ({fmt(tail[0])} → {fmt(tail[-1])})",
+            f"the run's gain (best {fmt(tail[0])} → {fmt(tail[-1])})",
             evidence, fix_train_longer(len(history)), int(loss.epochs[-1]),
         )]
     return [Finding(

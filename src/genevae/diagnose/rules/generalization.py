@@ -118,8 +118,9 @@ def overfitting_rule(history: History) -> list[Finding]:
     The rise is measured from the best validation epoch to the last, as a share of
     the validation gain (first value minus the minimum; the minimum's magnitude when
     validation never improved). It counts once ``OVERFIT_MIN_EPOCHS`` epochs have
-    passed since the best epoch: warn from ``OVERFIT_WARN_RISE``, fail from
-    ``OVERFIT_FAIL_RISE``, or from a final validation ``OVERFIT_FAIL_RELATIVE`` of its
+    passed since the best epoch: warn from ``OVERFIT_WARN_RISE`` (a rise this small can
+    be noise), and fail, the reference document's red flag "diverging train/val", from
+    ``OVERFIT_FAIL_RISE`` or a final validation ``OVERFIT_FAIL_RELATIVE`` of its
     positive best above that best. The final gap is split into its reconstruction and β·KL
     parts where both splits log them.
     """
@@ -167,9 +168,8 @@ def overfitting_rule(history: History) -> list[Finding]:
     relative = (val[-1] - val[best]) / val[best] if val[best] > 0 else 0.0
     evidence["rise_relative"] = num(relative)
     failing = rise >= OVERFIT_FAIL_RISE or relative >= OVERFIT_FAIL_RELATIVE
-    severity = Severity.FAIL if failing else Severity.WARN
     return [Finding(
-        "overfitting", severity,
+        "overfitting", Severity.FAIL if failing else Severity.WARN,
         f"Overfitting: validation best at epoch {best_epoch} ({fmt(val[best])}), then rose "
         f"{rise:.0%} of its gain ({fmt(val[-1])}) while training fell "
         f"({fmt(train[best])} → {fmt(train[-1])}){split}",
