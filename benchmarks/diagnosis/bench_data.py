@@ -19,7 +19,8 @@ import scipy.sparse as sp
 
 __all__ = ["Dataset", "load_dataset", "DATASETS"]
 
-DATA_DIR = Path("/work/shared/data")
+#: ``shared/data`` beside the repository (as the tests find it), whichever folder it is in.
+DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
 #: Fraction of each dataset's cells held out for the truth, never trained on.
 TEST_FRACTION = 0.2
 SPLIT_SEED = 18  # issue 18
