@@ -35,6 +35,9 @@ VERDICT_CLASS: dict[str, str] = {
     "unstable": "diverged",
     "overfitting": "overfitting",
     "train_val_gap": "overfitting",
+    # A log without KL: genevae says it cannot judge the latent. No true class matches,
+    # so these runs count as wrong whatever their truth.
+    "kl_not_logged": "other_unhealthy",
 }
 
 HERE = Path(__file__).resolve().parent
