@@ -6,8 +6,8 @@ Three shapes:
   :data:`~genevae.diagnose.thresholds.COLLAPSE_KL_PER_DIM`, or the rate (KL summed
   over latent dimensions) below :data:`~genevae.diagnose.thresholds.COLLAPSE_RATE`
   = log 2 nats per cell, for the last
-  :data:`~genevae.diagnose.thresholds.COLLAPSE_MIN_EPOCHS` full-β epochs, never
-  having reached the healthy band. The rate bounds the information the latent
+  :data:`~genevae.diagnose.thresholds.COLLAPSE_MIN_EPOCHS` full-β epochs (two for a
+  latent never yet in use), and not back in the healthy band since. The rate bounds the information the latent
   holds about a cell (rate ≥ I(x; z)): below log 2 it holds less than one binary
   split of the cells, whatever the latent size;
 - **late collapse**: the same end, after KL had reached the healthy band;
@@ -88,9 +88,10 @@ def collapse_rule(history: History) -> list[Finding]:
     reference's "≈ 0") or the rate, KL summed over latent dimensions, is below
     ``COLLAPSE_RATE`` = log 2 nats per cell: rate ≥ I(x; z), so the latent then holds
     less than one binary split of the cells, whatever its size or convention
-    (:func:`~genevae.diagnose.rules.kl.information`). A collapse begins after
-    ``COLLAPSE_MIN_EPOCHS`` such epochs (or a whole run of at least two) and lasts until
-    KL is back in the healthy band (:func:`collapsed_since`). Late collapse when KL had
+    (:func:`~genevae.diagnose.rules.kl.information`, validation KL first). A collapse
+    begins after ``COLLAPSE_MIN_EPOCHS`` such epochs (``NEVER_USED_MIN_EPOCHS`` for a
+    latent never yet in use) and lasts until KL is back in the healthy band
+    (:func:`~genevae.diagnose.rules.kl.collapsed_since`). Late collapse when KL had
     first reached the healthy band (or a rate of ``LATE_COLLAPSE_MIN_PEAK_RATE``).
     Returns [] while KL has been ≈ 0 for too few epochs: too early to tell.
     """
