@@ -13,7 +13,7 @@ import zlib
 
 from runs import RunSpec
 
-__all__ = ["corpus_plan"]
+__all__ = ["corpus_plan", "run_seed"]
 
 # name, dataset, N, settings, intent -- scvi-tools SCVI (keyword names of SCVI and of
 # plan_kwargs: lr, max_kl_weight, n_epochs_kl_warmup; scvi's default warm-up is 400 epochs)
@@ -117,7 +117,7 @@ _LIGHTNING = [
 ]
 
 
-def _seed(run_id: str) -> int:
+def run_seed(run_id: str) -> int:
     """A run's seed, fixed by its id (adding a run changes no other run)."""
     return zlib.crc32(run_id.encode()) % 100_000
 
@@ -128,7 +128,7 @@ def corpus_plan() -> list[RunSpec]:
     for name, dataset, n, settings, intent in _SCVI:
         style = _SCVI_JSON.get(name, "csv")
         run_id = f"scvi_{dataset}_{name}"
-        runs.append(RunSpec(run_id, "scvi", style, dataset, n, _seed(run_id), dict(settings),
+        runs.append(RunSpec(run_id, "scvi", style, dataset, n, run_seed(run_id), dict(settings),
                             intent))
     styles = _TEXT_STYLES + _KERAS_STYLES
     for s_index, style in enumerate(styles):
@@ -137,19 +137,19 @@ def corpus_plan() -> list[RunSpec]:
             t_index = (s_index * _RUNS_PER_STYLE + j) % len(_TEMPLATES)
             name, dataset, n, settings, intent = _TEMPLATES[t_index]
             run_id = f"{source}_{style}_{name}"
-            runs.append(RunSpec(run_id, source, style, dataset, n, _seed(run_id),
+            runs.append(RunSpec(run_id, source, style, dataset, n, run_seed(run_id),
                                 dict(settings), intent))
     for style, t_index in _LIGHTNING:
         name, dataset, n, settings, intent = _TEMPLATES[t_index]
         source = "lightning_csv" if style.startswith("csv") else "lightning_tensorboard"
         run_id = f"lightning_{style}_{name}"
-        runs.append(RunSpec(run_id, source, style, dataset, n, _seed(run_id), dict(settings),
+        runs.append(RunSpec(run_id, source, style, dataset, n, run_seed(run_id), dict(settings),
                             intent))
     templates = {t[0]: t for t in _TEMPLATES + _EXTRA_TEMPLATES}
     for source, style, template in _EXTRA:
         name, dataset, n, settings, intent = templates[template]
         prefix = "lightning" if source.startswith("lightning") else source
         run_id = f"{prefix}_{style}_{name}"
-        runs.append(RunSpec(run_id, source, style, dataset, n, _seed(run_id), dict(settings),
+        runs.append(RunSpec(run_id, source, style, dataset, n, run_seed(run_id), dict(settings),
                             intent))
     return runs

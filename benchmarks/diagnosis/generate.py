@@ -3,9 +3,12 @@ into ``corpus/<run_id>/`` as the tool wrote it, and its measured truth into
 ``corpus/truth.json``.
 
 One torch thread, one training at a time (a shared 2-core machine). Runs are seeded;
-``--only`` regenerates some runs and keeps the others' entries.
+``--only`` regenerates some runs and keeps the others' entries. ``--plan heldout``
+trains the held-out runs of ``heldout_plan.py`` instead, into ``heldout/`` unless
+``--corpus`` names another folder.
 
     .venv-bench/bin/python benchmarks/diagnosis/generate.py [--only RUN_ID ...]
+    .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout [--corpus DIR]
 """
 
 from __future__ import annotations
@@ -22,12 +25,24 @@ from pathlib import Path
 import torch
 from bench_data import load_dataset
 from corpus_plan import corpus_plan
+from heldout_plan import heldout_plan
 from runs import RunSpec, SourceResult
 from truth import classify
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
-TRUTH_FILE = CORPUS / "truth.json"
+#: Name of the truth file in a corpus folder.
+TRUTH_NAME = "truth.json"
+#: ``--plan`` name -> (the plan, its default folder, the truth file's ``about``).
+PLANS = {
+    "corpus": (corpus_plan, CORPUS,
+               "Issue 18 diagnosis benchmark: one entry per trained run; true_class "
+               "is measured from the model (benchmarks/diagnosis/truth.py)."),
+    "heldout": (heldout_plan, HERE / "heldout",
+                "Issue 18 diagnosis benchmark, held-out runs (heldout_plan.py, generated "
+                "once with the rules frozen): one entry per trained run; true_class is "
+                "measured from the model (benchmarks/diagnosis/truth.py)."),
+}
 
 
 def _train(spec: RunSpec, folder: Path) -> SourceResult:
@@ -42,7 +57,7 @@ def _train(spec: RunSpec, folder: Path) -> SourceResult:
     return train_plain(spec, data, folder)
 
 
-def _entry(spec: RunSpec, result: SourceResult, seconds: float) -> dict:
+def _entry(spec: RunSpec, result: SourceResult, seconds: float, corpus: Path) -> dict:
     latent = result.latent
     truth = classify(
         heldout_loss=result.heldout_loss, n_logged=spec.n_epochs,
@@ -54,7 +69,7 @@ def _entry(spec: RunSpec, result: SourceResult, seconds: float) -> dict:
     measured["n_active_dims"] = sum(kl > 0.01 for kl in latent.kl_per_dim_nats)
     return {
         **asdict(spec),
-        "log": str(result.log_path.relative_to(CORPUS)),
+        "log": str(result.log_path.relative_to(corpus)),
         "n_epochs_trained": 2 * spec.n_epochs,
         "measured": measured,
         "true_class": truth.true_class,
@@ -64,28 +79,35 @@ def _entry(spec: RunSpec, result: SourceResult, seconds: float) -> dict:
     }
 
 
-def _load() -> dict:
-    if TRUTH_FILE.exists():
-        return json.loads(TRUTH_FILE.read_text())
+def _load(truth_file: Path) -> dict:
+    if truth_file.exists():
+        return json.loads(truth_file.read_text())
     return {"runs": [], "failed": []}
 
 
-def _save(document: dict) -> None:
-    TRUTH_FILE.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
+def _save(document: dict, truth_file: Path) -> None:
+    truth_file.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run ids to regenerate")
+    parser.add_argument("--plan", choices=sorted(PLANS), default="corpus",
+                        help="which runs: corpus_plan.py (default) or heldout_plan.py")
+    parser.add_argument("--corpus", type=Path,
+                        help="folder to write (default: corpus/, or heldout/ for --plan heldout)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    plan = corpus_plan()
+    make_plan, default_folder, about = PLANS[args.plan]
+    corpus = (args.corpus or default_folder).resolve()
+    truth_file = corpus / TRUTH_NAME
+    plan = make_plan()
     wanted = set(args.only or [s.run_id for s in plan])
     unknown = wanted - {s.run_id for s in plan}
     if unknown:
         sys.exit(f"unknown run ids: {', '.join(sorted(unknown))}")
-    CORPUS.mkdir(exist_ok=True)
-    document = _load() if args.only else {"runs": [], "failed": []}
+    corpus.mkdir(exist_ok=True)
+    document = _load(truth_file) if args.only else {"runs": [], "failed": []}
     kept = {r["run_id"]: r for r in document["runs"] if r["run_id"] not in wanted}
     failed = [f for f in document.get("failed", []) if f["run_id"] not in wanted]
     entries = dict(kept)
@@ -93,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     for i, spec in enumerate(plan):
         if spec.run_id not in wanted:
             continue
-        folder = CORPUS / spec.run_id
+        folder = corpus / spec.run_id
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         start = time.perf_counter()
@@ -104,20 +126,19 @@ def main(argv: list[str] | None = None) -> None:
             print(f"[{i + 1}/{len(plan)}] {spec.run_id}: FAILED {error}", flush=True)
             shutil.rmtree(folder, ignore_errors=True)
             continue
-        entry = _entry(spec, result, time.perf_counter() - start)
+        entry = _entry(spec, result, time.perf_counter() - start, corpus)
         entries[spec.run_id] = entry
         print(f"[{i + 1}/{len(plan)}] {spec.run_id}: {entry['true_class']} "
               f"({entry['seconds']} s) {'; '.join(entry['reasons'])}", flush=True)
         order = [s.run_id for s in plan]
         document = {
-            "about": "Issue 18 diagnosis benchmark: one entry per trained run; true_class "
-                     "is measured from the model (benchmarks/diagnosis/truth.py).",
+            "about": about,
             "environment": {"python": platform.python_version(), "torch": torch.__version__,
                             "platform": platform.platform()},
             "runs": sorted(entries.values(), key=lambda r: order.index(r["run_id"])),
             "failed": failed,
         }
-        _save(document)
+        _save(document, truth_file)
     print(f"generated {len(wanted)} runs in {time.perf_counter() - start_all:.0f} s")
 
 

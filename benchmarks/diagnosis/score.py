@@ -10,10 +10,16 @@ genevae), the accuracy, the number of unhealthy runs called healthy, accuracy by
 source and style, and every mismatch with its measurements.
 
     .venv-bench/bin/python benchmarks/diagnosis/score.py      (make bench-diagnosis)
+
+``--corpus DIR --results FILE`` score another corpus folder, e.g. the held-out runs
+(``make bench-diagnosis-heldout``: ``--corpus benchmarks/diagnosis/heldout --results
+benchmarks/diagnosis/heldout_results.md``); the defaults are ``corpus/`` and
+``results.md``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -67,6 +73,14 @@ def diagnose(log: Path) -> dict:
             "conclusion": report.get("conclusion", ""), "returncode": done.returncode}
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it."""
+    try:
+        return str(path.relative_to(HERE.parents[1]))
+    except ValueError:
+        return str(path)
+
+
 def _genevae_state() -> str:
     """The commit genevae's source was at, and whether src/ had uncommitted edits."""
     def git(*args: str) -> str:
@@ -99,13 +113,14 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
-def report(runs: list[dict], answers: dict[str, dict]) -> str:
-    """The results as Markdown (also printed)."""
+def report(runs: list[dict], answers: dict[str, dict], *,
+           title: str = "# Diagnosis benchmark (issue 18): results") -> str:
+    """The results as Markdown (also printed), headed by ``title``."""
     pairs = [(r["true_class"], answers[r["run_id"]]["class"]) for r in runs]
     counts = Counter(pairs)
     n_right = sum(t == g for t, g in pairs)
     missed = sum(t != "healthy" and g == "healthy" for t, g in pairs)
-    out = ["# Diagnosis benchmark (issue 18): results", "", f"Scored {_genevae_state()}.", "",
+    out = [title, "", f"Scored {_genevae_state()}.", "",
            f"{len(runs)} runs; genevae right on {n_right} ({n_right / len(runs):.1%}); "
            f"unhealthy runs called healthy: {missed}. "
            f"Acceptance: >= {TARGET_ACCURACY:.0%} right and 0 unhealthy called healthy: "
@@ -136,17 +151,31 @@ def report(runs: list[dict], answers: dict[str, dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def main() -> None:
-    truth = json.loads((CORPUS / "truth.json").read_text())
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=CORPUS,
+                        help="corpus folder holding truth.json (default: corpus/)")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="Markdown file to write (default: results.md)")
+    args = parser.parse_args(argv)
+    corpus = args.corpus.resolve()
+    truth = json.loads((corpus / "truth.json").read_text())
     runs = truth["runs"]
     answers = {}
     for i, run in enumerate(runs, 1):
-        answers[run["run_id"]] = diagnose(CORPUS / run["log"])
+        answers[run["run_id"]] = diagnose(corpus / run["log"])
         a = answers[run["run_id"]]
         print(f"[{i}/{len(runs)}] {run['run_id']}: truth {run['true_class']}, genevae "
               f"{a['verdict']} -> {a['class']}", file=sys.stderr, flush=True)
-    text = report(runs, answers)
-    RESULTS.write_text(text)
+    if corpus == CORPUS:  # the default output, unchanged
+        text = report(runs, answers)
+    else:  # another corpus: named in the title, its crashed runs listed
+        text = report(runs, answers,
+                      title=f"# Diagnosis benchmark (issue 18): results on `{_shown(corpus)}`")
+    if corpus != CORPUS and truth.get("failed"):
+        text += "\n## Runs that crashed (no log to diagnose)\n\n" + "\n".join(
+            f"- {f['run_id']}: {f['error'].splitlines()[0]}" for f in truth["failed"]) + "\n"
+    args.results.write_text(text)
     print(text)
 
 
