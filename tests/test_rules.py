@@ -615,3 +615,33 @@ def test_rules_emit_only_published_codes_and_never_fail_on_empty_columns():
     codes = {f.code for rule in RULES for f in rule(h)}
     assert codes <= FINDING_CODES
     assert all(rule(history(other=[1.0, 2.0])) == [] for rule in RULES if rule is not diverged_rule)
+
+
+def test_an_exploding_validation_loss_is_divergence_even_when_training_recovers():
+    # scvi-tools at lr 0.3 (benchmarks/diagnosis/heldout): the training loss recovers,
+    # validation explodes by ten orders of magnitude.
+    h = history(train_loss=[1000.0, 960.0, 950.0, 940.0], val_loss=[990.0, 980.0, 7e19, 4000.0])
+    finding = only(diverged_rule(h))
+    assert finding.severity is FAIL and finding.epoch == 3
+    assert finding.title.startswith("Training diverged at epoch 3 (val_loss exploded")
+
+
+def test_validation_missing_at_the_end_is_not_divergence():
+    h = history(train_loss=[3.0, 2.0, 1.5, 1.4], val_loss=[3.1, 2.1, math.nan, math.nan])
+    assert only(diverged_rule(h)).severity is OK
+
+
+def test_a_warmup_still_rising_is_read_from_its_last_logged_steps():
+    # scvi-tools logs kl_weight on some rows only; the rows after the last value carry it,
+    # which must not make a rising warm-up look finished.
+    beta = [0.0, math.nan, 0.02, math.nan, 0.04, math.nan, math.nan]
+    window = beta_window(history(train_loss=[1.0] * 7, kl_weight=beta))
+    assert window.kind == "warmup" and window.still_rising and window.n_judged == 0
+
+
+def test_convergence_under_a_rising_warmup_reads_the_reconstruction():
+    beta = [e / 400 for e in range(10)]
+    falling = [1000.0 - 50.0 * e for e in range(10)]  # still falling steeply at the end
+    h = history(train_loss=[900.0] * 10, train_recon=falling, kl_weight=beta)
+    finding = only(not_converged_rule(h))
+    assert finding.severity is FAIL and finding.evidence["series"] == "train_recon"

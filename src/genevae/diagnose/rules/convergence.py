@@ -14,7 +14,14 @@ import math
 import numpy as np
 
 from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import FIX_LEARNING_RATE, fix_train_longer, fmt, num, series
+from genevae.diagnose.rules.common import (
+    FIX_LEARNING_RATE,
+    Series,
+    fix_train_longer,
+    fmt,
+    num,
+    series,
+)
 from genevae.diagnose.rules.schedule import beta_window
 from genevae.diagnose.thresholds import (
     LOSS_MIN_IMPROVEMENT,
@@ -72,12 +79,27 @@ def _convergence_epochs(history: History) -> np.ndarray:
     return window.judged
 
 
+def _convergence_series(history: History) -> Series | None:
+    """The total loss at :func:`_convergence_epochs`; while a warm-up is still rising,
+    the reconstruction at every epoch instead.
+
+    A rising β moves the total loss with it, but it can only push the reconstruction
+    up: a reconstruction still falling at the end is a model still learning (scvi-tools'
+    400-epoch default warm-up stopped at epoch 25 measured not converged).
+    """
+    window = beta_window(history)
+    if window.kind == "warmup" and window.still_rising:
+        return series(history, ("val_recon", "train_recon"))
+    return series(history, ("val_loss", "train_loss"), _convergence_epochs(history))
+
+
 def not_converged_rule(history: History) -> list[Finding]:
     """Still improving at the end: the share of the run's gain that its last fifth made.
 
     Series: ``val_loss`` (the loss that training longer would improve), else
     ``train_loss``, at full-β epochs, and after a finished warm-up at every epoch
-    (:func:`_convergence_epochs`). The tail is the last
+    (:func:`_convergence_epochs`); while a warm-up is still rising, the reconstruction
+    (:func:`_convergence_series`). The tail is the last
     ``max(2, ⌈NOT_CONVERGED_TAIL_SHARE · (n − 1)⌉)`` epoch-to-epoch steps (all of them
     in a shorter run); its improvement is how far the best loss so far fell over it,
     so a spike of a noisy validation loss (a few held-out cells) neither hides nor
@@ -87,7 +109,7 @@ def not_converged_rule(history: History) -> list[Finding]:
     the run has; a run of one judged epoch cannot show that it levelled off. Returns
     [] when the loss never fell (``loss_trend`` says so).
     """
-    loss = series(history, ("val_loss", "train_loss"), _convergence_epochs(history))
+    loss = _convergence_series(history)
     if loss is None:
         return []
     if len(loss) == 1:

@@ -76,7 +76,7 @@ def beta_window(history: History) -> BetaWindow:
     beta_max = float(np.nanmax(beta))
     if history.meta.kl_schedule == CONTROLLED_SCHEDULE:
         return BetaWindow("controlled", everything, beta_max)
-    beta = _carry_forward(beta)
+    raw, beta = beta, _carry_forward(beta)
     tolerance = BETA_FULL_TOLERANCE * beta_max
     full = beta >= beta_max - tolerance
     steps = np.diff(beta)
@@ -85,7 +85,8 @@ def beta_window(history: History) -> BetaWindow:
         return BetaWindow("cyclical", full, beta_max, resets)
     if full.all():
         return BetaWindow("constant", everything, beta_max)
-    still_rising = bool(len(steps) and steps[-1] > 0)
+    logged = raw[~np.isnan(raw)]  # carried values are flat: the last logged step decides
+    still_rising = bool(len(logged) >= 2 and logged[-1] > logged[-2])
     judged = np.zeros_like(full) if still_rising else full
     return BetaWindow("warmup", judged, beta_max, still_rising=still_rising)
 
