@@ -5,10 +5,12 @@ into ``corpus/<run_id>/`` as the tool wrote it, and its measured truth into
 One torch thread, one training at a time (a shared 2-core machine). Runs are seeded;
 ``--only`` regenerates some runs and keeps the others' entries. ``--plan heldout``
 trains the held-out runs of ``heldout_plan.py`` instead, into ``heldout/`` unless
-``--corpus`` names another folder.
+``--corpus`` names another folder; ``--plan heldout2`` those of ``heldout2_plan.py``,
+into ``heldout2/``.
 
     .venv-bench/bin/python benchmarks/diagnosis/generate.py [--only RUN_ID ...]
     .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout [--corpus DIR]
+    .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout2 [--corpus DIR]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 import torch
 from bench_data import load_dataset
 from corpus_plan import corpus_plan
+from heldout2_plan import heldout2_plan
 from heldout_plan import heldout_plan
 from runs import RunSpec, SourceResult
 from truth import classify
@@ -42,6 +45,11 @@ PLANS = {
                 "Issue 18 diagnosis benchmark, held-out runs (heldout_plan.py, generated "
                 "once with the rules frozen): one entry per trained run; true_class is "
                 "measured from the model (benchmarks/diagnosis/truth.py)."),
+    "heldout2": (heldout2_plan, HERE / "heldout2",
+                 "Issue 18 diagnosis benchmark, second held-out runs (heldout2_plan.py, "
+                 "generated once, to be scored once after the rules are final): one entry "
+                 "per trained run; true_class is measured from the model "
+                 "(benchmarks/diagnosis/truth.py)."),
 }
 
 
@@ -93,9 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run ids to regenerate")
     parser.add_argument("--plan", choices=sorted(PLANS), default="corpus",
-                        help="which runs: corpus_plan.py (default) or heldout_plan.py")
+                        help="which runs: corpus_plan.py (default), heldout_plan.py or "
+                        "heldout2_plan.py")
     parser.add_argument("--corpus", type=Path,
-                        help="folder to write (default: corpus/, or heldout/ for --plan heldout)")
+                        help="folder to write (default: corpus/, heldout/ or heldout2/ by --plan)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     make_plan, default_folder, about = PLANS[args.plan]
