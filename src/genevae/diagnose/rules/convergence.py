@@ -64,42 +64,31 @@ def loss_trend_rule(history: History) -> list[Finding]:
     )]
 
 
-def _convergence_epochs(history: History) -> np.ndarray:
-    """Epochs whose total loss measures the run's gain: every epoch after a finished
-    warm-up, else the full-β ones.
-
-    During a warm-up the total loss is recon + β·KL with β below its target, lower than
-    at full β by at most (1 − β)·KL: counting those epochs can only understate the gain,
-    so a run is never called converged because of them. Cyclical schedules keep their
-    full-β epochs (the loss rises and falls with β); a warm-up still rising has none.
-    """
-    window = beta_window(history)
-    if window.kind == "warmup" and not window.still_rising:
-        return np.ones(len(history), dtype=bool)
-    return window.judged
-
-
 def _convergence_series(history: History) -> Series | None:
-    """The total loss at :func:`_convergence_epochs`; while a warm-up is still rising,
-    the reconstruction at every epoch instead.
+    """The loss whose last fifth tells whether the run levelled off.
 
-    A rising β moves the total loss with it, but it can only push the reconstruction
-    up: a reconstruction still falling at the end is a model still learning (scvi-tools'
-    400-epoch default warm-up stopped at epoch 25 measured not converged).
+    The total loss at full-β epochs; after a finished warm-up at every epoch, since
+    during it the total loss recon + β·KL is lower than at full β by at most (1 − β)·KL,
+    which can only understate the gain, so no run is called converged because of those
+    epochs. While a warm-up is still rising, the reconstruction at every epoch: a rising
+    β moves the total loss with it but can only push the reconstruction up, so a
+    reconstruction still falling is a model still learning. Cyclical schedules keep
+    their full-β epochs (the loss rises and falls with β).
     """
     window = beta_window(history)
     if window.kind == "warmup" and window.still_rising:
         return series(history, ("val_recon", "train_recon"))
-    return series(history, ("val_loss", "train_loss"), _convergence_epochs(history))
+    if window.kind == "warmup":
+        return series(history, ("val_loss", "train_loss"))
+    return series(history, ("val_loss", "train_loss"), window.judged)
 
 
 def not_converged_rule(history: History) -> list[Finding]:
     """Still improving at the end: the share of the run's gain that its last fifth made.
 
     Series: ``val_loss`` (the loss that training longer would improve), else
-    ``train_loss``, at full-β epochs, and after a finished warm-up at every epoch
-    (:func:`_convergence_epochs`); while a warm-up is still rising, the reconstruction
-    (:func:`_convergence_series`). The tail is the last
+    ``train_loss``, at full-β epochs, after a finished warm-up at every epoch, and the
+    reconstruction while a warm-up is still rising (:func:`_convergence_series`). The tail is the last
     ``max(2, ⌈NOT_CONVERGED_TAIL_SHARE · (n − 1)⌉)`` epoch-to-epoch steps (all of them
     in a shorter run); its improvement is how far the best loss so far fell over it,
     so a spike of a noisy validation loss (a few held-out cells) neither hides nor

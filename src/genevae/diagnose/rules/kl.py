@@ -138,7 +138,7 @@ def information(history: History, mask: np.ndarray) -> Information | None:
             continue
         per_dim = scale.values if scale.bands_apply else None
         found = rate_per_cell(history, split)
-        rate = found[0] if found is not None else (None if scale.bands_apply else scale.values)
+        rate = None if found is None else found[0]
         finite = np.zeros(len(history), dtype=bool)
         low = np.zeros(len(history), dtype=bool)
         for values, level in ((per_dim, COLLAPSE_KL_PER_DIM), (rate, COLLAPSE_RATE)):

@@ -41,17 +41,13 @@ def _first_divergence(history: History) -> tuple[int, str, str] | None:
         values = _raw(history, column)
         if values is not None and np.isinf(values).any():
             events.append((int(np.argmax(np.isinf(values))), column, "inf"))
-    nan_checked = False
-    for column in _LOSS:
-        values = _raw(history, column)
-        if values is None:
-            continue
+    losses = [(c, values) for c in _LOSS if (values := _raw(history, c)) is not None]
+    for index, (column, values) in enumerate(losses):
         # Missing training loss at the end means the run stopped on a non-finite loss
         # (genevae writes such a row); a gap in the middle is only a missing value. Only
         # the first loss logged is read so: a validation loss missing at the end is
         # usually one logged every few epochs.
-        n_nan = 0 if nan_checked else trailing_run(np.isnan(values))
-        nan_checked = True
+        n_nan = trailing_run(np.isnan(values)) if index == 0 else 0
         if n_nan:
             events.append((len(values) - n_nan, column, "NaN"))
         finite = np.where(np.isfinite(values), values, np.nan)
