@@ -133,7 +133,9 @@ def run_genevae(data: Path, likelihood: str, epochs: int, label_key: str | None,
     """Train genevae's "scvi" preset; per-epoch wall times, final validation -ELBO."""
     from genevae.config import apply_preset, build_config
     from genevae.data.split import split_indices
-    from genevae.workflow import encode_tensors, fit_prepared, read_and_prepare
+    from genevae.services.fitted import encode_tensors
+    from genevae.services.fitting import fit_prepared
+    from genevae.services.inputs import read_and_prepare
 
     sections = apply_preset("scvi")
     sections["data"] = {"path": str(data), "val_fraction": VAL_FRACTION}
@@ -145,7 +147,8 @@ def run_genevae(data: Path, likelihood: str, epochs: int, label_key: str | None,
     sections["objective"].update(beta=1.0, kl_schedule="constant", loss_reduction="sum")
     sections["train"].update(epochs=epochs, batch_size=BATCH_SIZE, seed=SEED, precision=precision,
                              grad_clip=0.0)  # scvi-tools clips no gradients
-    config, preprocessor, prepared = read_and_prepare(build_config(sections, where="bench"))
+    inputs = read_and_prepare(build_config(sections, where="bench"))
+    config, preprocessor, prepared = inputs.config, inputs.preprocessor, inputs.prepared
     _, genevae_val = split_indices(prepared.n_cells, VAL_FRACTION, SEED, prepared.labels)
     if not np.array_equal(genevae_val, val_idx):
         raise RuntimeError("genevae's validation cells differ from the benchmark's split")

@@ -5,9 +5,10 @@ import json
 import pytest
 from conftest import DATA
 
-from genevae.autofix import next_remedy
+from genevae.commands.autofix import next_remedy
+from genevae.commands.train import train_run
 from genevae.config import build_config
-from genevae.workflow import train_run
+from genevae.diagnose.findings import Diagnosis, Finding, Severity
 
 PBMC = DATA / "pbmc68k_reduced_counts.h5ad"
 
@@ -15,9 +16,9 @@ PBMC = DATA / "pbmc68k_reduced_counts.h5ad"
 def _diagnosis(verdict, effective_beta=None):
     findings = []
     if effective_beta is not None:
-        findings.append({"code": "effective_beta", "severity": "warn",
-                         "evidence": {"effective_beta": effective_beta}})
-    return {"verdict": verdict, "healthy": verdict == "healthy", "findings": findings}
+        findings.append(Finding("effective_beta", Severity.WARN, "effective β",
+                                {"effective_beta": effective_beta}))
+    return Diagnosis(tuple(findings), verdict, "")
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,11 @@ import pytest
 import scipy.sparse as sp
 from conftest import DATA
 
+from genevae.commands.evaluate import evaluate_run
+from genevae.commands.train import train_run
 from genevae.config import apply_preset, build_config
 from genevae.data.io import write_h5ad
 from genevae.data.simulate import simulate_bulk
-from genevae.evaluation import evaluate_run
-from genevae.workflow import train_run
 
 PBMC = DATA / "pbmc68k_reduced_counts.h5ad"
 

@@ -9,7 +9,7 @@ import pytest
 
 from genevae.config import apply_preset, build_config
 from genevae.data.simulate import simulate_bulk
-from genevae.workflow import fit
+from genevae.services.fitting import fit
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,14 @@ import torch
 from conftest import LOSS_COLUMNS, tiny_config
 
 from genevae.cli import main
+from genevae.commands.embed import embed_file
+from genevae.commands.evaluate import evaluate_run
+from genevae.commands.train import train_run
 from genevae.data.backed import BackedCsr
 from genevae.data.chunked import BLOCKS_PER_CHUNK, ChunkedBatches
 from genevae.errors import GenevaeError
-from genevae.evaluation import evaluate_run
-from genevae.workflow import embed_file, fit_prepared, read_and_prepare, train_run
+from genevae.services.fitting import fit_prepared
+from genevae.services.inputs import read_and_prepare
 
 TIMING_COLUMNS = ["seconds", "cells_per_second"]
 #: Relative difference allowed between streamed (several chunks) and in-memory losses.
@@ -36,7 +39,8 @@ STREAMED_RELATIVE_TOLERANCE = 0.02
 def _history(path, backed, chunk_size=10_000, **sections):
     data = {"path": str(path), "backed": backed, "chunk_size": chunk_size,
             "condition_keys": ("batch",), **sections.pop("data", {})}
-    config, preprocessor, prepared = read_and_prepare(tiny_config(data=data, **sections))
+    inputs = read_and_prepare(tiny_config(data=data, **sections))
+    config, preprocessor, prepared = inputs.config, inputs.preprocessor, inputs.prepared
     _, result = fit_prepared(preprocessor, prepared, config, echo=lambda line: None)
     return preprocessor, result.history.frame.drop(columns=TIMING_COLUMNS)
 

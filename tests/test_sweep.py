@@ -5,8 +5,8 @@ import json
 import pytest
 
 from genevae.cli import main
+from genevae.commands.sweep import alignment_slack, is_axis_aligned, parse_betas, recommend_beta
 from genevae.errors import GenevaeError
-from genevae.sweep import alignment_slack, is_axis_aligned, parse_betas, recommend_beta
 
 
 def _row(beta, elbo, n_active=5, n_directions=None, n_latent=8):

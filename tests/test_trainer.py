@@ -4,7 +4,9 @@ import torch
 from conftest import tiny_config
 
 from genevae.runfolder import RunFolder
-from genevae.workflow import encode, fit, load_fitted, prepare_run_folder, save_fitted
+from genevae.services.fitted import encode, load_fitted, save_fitted
+from genevae.services.fitting import fit
+from genevae.services.runfiles import prepare_run_folder
 
 
 def test_seeded_run_reproduces_its_history_exactly(tiny_sc):

@@ -12,10 +12,10 @@ from conftest import tiny_config
 from genevae.config import MAX_EVAL_TRAIN_CELLS, build_config
 from genevae.data.simulate import simulate_sc
 from genevae.model.networks import MIN_LOW_PRECISION_WEIGHTS, Linear, set_matmul_dtype
+from genevae.services.fitting import fit
 from genevae.train.flat import FlatParameters
 from genevae.train.memory import keep_freed_memory
 from genevae.train.precision import cpu_has_native_bfloat16, resolve_precision
-from genevae.workflow import fit
 
 
 def _net(seed: int = 0) -> torch.nn.Module:

@@ -29,15 +29,9 @@ from genevae.config import (
 from genevae.diagnose.findings import Diagnosis
 from genevae.errors import GenevaeError
 from genevae.history.history import History
-from genevae.workflow import (
-    FittedModel,
-    encode,
-    finish_run,
-    fit,
-    load_fitted,
-    prepare_run_folder,
-    save_fitted,
-)
+from genevae.services.fitted import FittedModel, encode, load_fitted, save_fitted
+from genevae.services.fitting import fit
+from genevae.services.runfiles import finish_run, prepare_run_folder
 
 __all__ = ["GeneVAE"]
 

@@ -171,7 +171,7 @@ def _resolve_config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from genevae.workflow import resume_run, train_run
+    from genevae.commands.train import resume_run, train_run
 
     if args.resume:
         result = resume_run(args.resume, report=args.report)
@@ -184,7 +184,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from genevae.workflow import simulate_to_files
+    from genevae.commands.simulate import simulate_to_files
 
     for path in simulate_to_files(args.kind, Path(args.out), args.seed, args.n_cells, args.n_genes):
         print(f"wrote {path}")
@@ -192,7 +192,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from genevae.workflow import embed_file
+    from genevae.commands.embed import embed_file
 
     path = embed_file(args.run, args.data, args.out, layer=args.layer, overwrite=args.overwrite,
                       backed=args.backed, chunk_size=args.chunk_size)
@@ -213,9 +213,9 @@ def _parse_map(items: Sequence[str] | None) -> dict[str, str] | None:
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
+    from genevae.commands.diagnose import diagnose_log
     from genevae.diagnose.engine import should_fail
     from genevae.diagnose.render import render_json, render_text
-    from genevae.workflow import diagnose_log
 
     diagnosis = diagnose_log(args.log, format=args.format, column_map=_parse_map(args.map),
                              n_latent=args.n_latent, n_genes=args.n_genes,
@@ -226,7 +226,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from genevae.evaluation import evaluate_run
+    from genevae.commands.evaluate import evaluate_run
 
     evaluate_run(args.run, data=args.data, label=args.label, batch=args.batch, layer=args.layer,
                  backed=args.backed, chunk_size=args.chunk_size,
@@ -235,14 +235,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from genevae.evaluation import report_run
+    from genevae.commands.report import report_run
 
     print(f"wrote {report_run(args.run)}")
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from genevae.sweep import parse_betas, run_sweep
+    from genevae.commands.sweep import parse_betas, run_sweep
 
     betas = parse_betas(args.beta)
     args.beta = None  # the grid replaces --beta in the shared options
@@ -253,7 +253,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from genevae.workflow import run_demo
+    from genevae.commands.demo import run_demo
 
     result = run_demo(Path(args.out), epochs=args.epochs, report=args.report)
     return 0 if result.training.stop_reason == "completed" else 1

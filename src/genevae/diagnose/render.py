@@ -26,9 +26,9 @@ import math
 from typing import Any
 
 from genevae.diagnose.engine import ranked_fixes
-from genevae.diagnose.findings import Diagnosis, Finding
+from genevae.diagnose.findings import Diagnosis, Finding, Severity
 
-__all__ = ["render_text", "render_json"]
+__all__ = ["render_text", "render_json", "parse_json"]
 
 
 def _evidence_text(finding: Finding) -> str:
@@ -83,3 +83,26 @@ def render_json(diagnosis: Diagnosis) -> str:
         "fixes": ranked_fixes(diagnosis),
     }
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+
+
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def parse_json(text: str) -> Diagnosis:
+    """The :class:`Diagnosis` that :func:`render_json` wrote (``diagnosis.json``); the
+    ``healthy`` and ``fixes`` keys are derived, so they are not read back."""
+    document = json.loads(text)
+    findings = tuple(
+        Finding(
+            code=f["code"],
+            severity=Severity(f["severity"]),
+            title=f["title"],
+            evidence={key: _NON_FINITE.get(value, value) if isinstance(value, str) else value
+                      for key, value in f["evidence"].items()},
+            recommendation=f["recommendation"],
+            epoch=f["epoch"],
+        )
+        for f in document["findings"]
+    )
+    return Diagnosis(findings, document["verdict"], document["conclusion"],
+                     tuple(document["notes"]))

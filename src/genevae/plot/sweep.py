@@ -1,4 +1,4 @@
-"""Pictures of a β sweep, drawn from the per-β summary rows of :mod:`genevae.sweep`."""
+"""Pictures of a β sweep, drawn from the per-β summary rows of :mod:`genevae.commands.sweep`."""
 
 from __future__ import annotations
 

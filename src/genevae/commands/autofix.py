@@ -24,14 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from genevae.config import RunConfig, config_to_toml
+from genevae.diagnose.findings import Diagnosis
 from genevae.diagnose.thresholds import EFFECTIVE_BETA_WARN
 from genevae.files import atomic_write_text
 from genevae.report.attempts import write_attempts_report
+from genevae.runfolder import AttemptsFolder
+from genevae.services.echo import Echo
+from genevae.services.runfiles import read_diagnosis
 
 __all__ = ["next_remedy", "auto_fix_run", "COLLAPSE_VERDICTS",
            "AUTO_FIX_WARMUP_EPOCHS", "AUTO_FIX_FREE_BITS"]
 
-Echo = Callable[[str], None]
 #: Verdicts that call for a remedy. Partial collapse below a tenth of the dimensions is
 #: reported as posterior_collapse (latent_findings.NEAR_COLLAPSE_ACTIVE_SHARE).
 COLLAPSE_VERDICTS = ("posterior_collapse", "late_collapse", "uninformative_latent")
@@ -39,8 +42,8 @@ AUTO_FIX_WARMUP_EPOCHS = 10  # the reference document's kl_annealing_schedule de
 AUTO_FIX_FREE_BITS = 0.1  # genevae choice: the healthy band's lower edge, nats per dimension
 
 
-def _needs_remedy(diagnosis: dict[str, Any]) -> str | None:
-    verdict = diagnosis["verdict"]
+def _needs_remedy(diagnosis: Diagnosis) -> str | None:
+    verdict = diagnosis.verdict
     if verdict == "diverged":
         return "diverged"
     if verdict in COLLAPSE_VERDICTS:
@@ -48,11 +51,8 @@ def _needs_remedy(diagnosis: dict[str, Any]) -> str | None:
     return None
 
 
-def next_remedy(config: RunConfig, diagnosis: dict[str, Any]) -> tuple[RunConfig, str] | None:
-    """The configuration of the next attempt and why, or None (healthy, or out of remedies).
-
-    ``diagnosis`` is the JSON form written to ``diagnosis.json``.
-    """
+def next_remedy(config: RunConfig, diagnosis: Diagnosis) -> tuple[RunConfig, str] | None:
+    """The configuration of the next attempt and why, or None (healthy, or out of remedies)."""
     problem = _needs_remedy(diagnosis)
     if problem is None:
         return None
@@ -62,8 +62,8 @@ def next_remedy(config: RunConfig, diagnosis: dict[str, Any]) -> tuple[RunConfig
                 f"training diverged: lower the learning rate {train.lr:g} → {train.lr / 10:g}")
     effective = objective.beta
     if objective.loss_reduction == "mean":
-        effective = next((f["evidence"].get("effective_beta") for f in diagnosis["findings"]
-                          if f["code"] == "effective_beta"), None) or objective.beta
+        effective = next((f.evidence.get("effective_beta") for f in diagnosis.findings
+                          if f.code == "effective_beta"), None) or objective.beta
     if objective.loss_reduction == "mean" and effective > EFFECTIVE_BETA_WARN:
         return (replace(config, objective=replace(objective, loss_reduction="sum")),
                 f"the mean convention makes β act as {effective:.3g} on the true ELBO: "
@@ -94,24 +94,24 @@ def auto_fix_run(
 
     ``train(config, folder, overwrite, echo)`` runs one complete attempt (with its report).
     """
-    out = Path(out)
+    folders = AttemptsFolder(Path(out))
     attempts: list[dict[str, Any]] = []
     result = None
     for k in range(1, max_attempts + 1):
-        folder = out / f"attempt_{k}"
-        echo(f"\nauto-fix: attempt {k} of at most {max_attempts} in {folder}")
-        result = train(config, folder, overwrite, echo)
-        diagnosis = json.loads((folder / "diagnosis.json").read_text(encoding="utf-8"))
+        run = folders.attempt(k)
+        echo(f"\nauto-fix: attempt {k} of at most {max_attempts} in {run.root}")
+        result = train(config, run.root, overwrite, echo)
+        diagnosis = read_diagnosis(run)
         remedy = next_remedy(config, diagnosis)
-        attempts.append({"attempt": k, "folder": folder.name, "verdict": diagnosis["verdict"],
-                         "healthy": diagnosis["healthy"], "remedy_next": remedy[1] if remedy else None})
+        attempts.append({"attempt": k, "folder": run.root.name, "verdict": diagnosis.verdict,
+                         "healthy": diagnosis.healthy, "remedy_next": remedy[1] if remedy else None})
         if remedy is None:
             break
-        echo(f"auto-fix: {diagnosis['verdict']} — {remedy[1]}")
+        echo(f"auto-fix: {diagnosis.verdict} — {remedy[1]}")
         config = remedy[0]
-    atomic_write_text(out / "attempts.json", json.dumps(attempts, indent=2) + "\n")
-    atomic_write_text(out / "config.toml", config_to_toml(config))
-    report = write_attempts_report(out, attempts)
+    atomic_write_text(folders.json, json.dumps(attempts, indent=2) + "\n")
+    atomic_write_text(folders.config, config_to_toml(config))
+    report = write_attempts_report(folders.root, attempts)
     final = attempts[-1]
     echo(f"\nauto-fix: final attempt {final['attempt']} is {final['verdict']}; report: {report}")
     return result

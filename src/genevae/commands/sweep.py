@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from multiprocessing import get_context
@@ -37,20 +37,18 @@ from genevae.files import atomic_write_text
 from genevae.plot.curves import save_figure
 from genevae.plot.sweep import plot_sweep_probes, plot_sweep_rate_distortion, plot_sweep_units
 from genevae.report.sweep import write_sweep_report
+from genevae.runfolder import RunFolder, SweepFolder
+from genevae.services.echo import Echo, print_line
+from genevae.services.runfiles import read_diagnosis, read_metrics
 
 __all__ = ["run_sweep", "recommend_beta", "ELBO_TOLERANCE", "ALIGNMENT_SLACK_SHARE",
            "alignment_slack", "is_axis_aligned", "parse_betas"]
 
-Echo = Callable[[str], None]
 #: βs whose held-out negative ELBO is within this share of the best count as equally good.
 ELBO_TOLERANCE = 0.005  # genevae choice: 0.5%, the spread of repeated seeds on the tests' data
 #: Active units may exceed the informative directions by this share (at least 1) and
 #: still count as axis-aligned: axes just above the active-unit variance threshold.
 ALIGNMENT_SLACK_SHARE = 0.1  # genevae choice: 20 directions allow 22 active units
-
-
-def _print(line: str) -> None:
-    print(line, flush=True)
 
 
 def parse_betas(text: str) -> list[float]:
@@ -66,17 +64,14 @@ def parse_betas(text: str) -> list[float]:
     return sorted(betas)
 
 
-def _folder(out: Path, beta: float) -> Path:
-    return out / f"beta_{beta:g}"
-
-
 def _train_one(config: RunConfig, run: str, label: str | None) -> str:
     """Worker: one complete run (one thread each, so the processes share the cores)."""
     import torch
 
     torch.set_num_threads(1)
-    from genevae.evaluation import evaluate_run, report_run
-    from genevae.workflow import train_run
+    from genevae.commands.evaluate import evaluate_run
+    from genevae.commands.report import report_run
+    from genevae.commands.train import train_run
 
     lines: list[str] = []
     train_run(config, run, overwrite=True, echo=lines.append, report=False)
@@ -85,16 +80,17 @@ def _train_one(config: RunConfig, run: str, label: str | None) -> str:
     return run
 
 
-def _summary(beta: float, run: Path) -> dict[str, Any]:
-    history = pd.read_csv(run / "history.csv")
-    metrics = json.loads((run / "metrics.json").read_text())
-    verdict = json.loads((run / "diagnosis.json").read_text())["verdict"]
+def _summary(beta: float, run: RunFolder) -> dict[str, Any]:
+    history = pd.read_csv(run.history)
+    metrics = read_metrics(run)
+    if metrics is None:
+        raise GenevaeError(f"{run.root}: no metrics.json; the run's evaluation did not finish.")
     last = history.iloc[-1]
     latent, heldout = metrics["latent"], metrics["heldout"]
     row = {
         "beta": beta,
-        "run": str(run),
-        "verdict": verdict,
+        "run": str(run.root),
+        "verdict": read_diagnosis(run).verdict,
         "rate": float(last["val_kl_sum"]),
         "distortion": float(last["val_recon_sum"]),
         "kl_per_dim": float(last["val_kl_sum"]) / int(latent["n_latent"]),
@@ -188,37 +184,37 @@ def run_sweep(
     label: str | None = None,
     n_workers: int | None = None,
     overwrite: bool = False,
-    echo: Echo = _print,
+    echo: Echo = print_line,
 ) -> dict[str, Any]:
     """Train ``config`` at each β (constant schedule kept as configured), compare, recommend.
 
     Writes ``OUT/sweep.json``, ``OUT/figures/*.png`` and ``OUT/sweep.html``.
     """
-    out = Path(out)
-    if (out / "sweep.json").exists() and not overwrite:
+    sweep = SweepFolder(Path(out))
+    out = sweep.root
+    if sweep.json.exists() and not overwrite:
         raise GenevaeError(f"--out {out} already holds a sweep; choose another folder or pass --overwrite.")
     out.mkdir(parents=True, exist_ok=True)
     n_workers = max(1, min(len(betas), n_workers or os.cpu_count() or 1))
     echo(f"sweep of β = {', '.join(f'{b:g}' for b in betas)} in {out} ({n_workers} processes)")
     jobs = {beta: replace(config, objective=replace(config.objective, beta=beta)) for beta in betas}
     with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn")) as pool:
-        futures = {beta: pool.submit(_train_one, job, str(_folder(out, beta)), label)
+        futures = {beta: pool.submit(_train_one, job, str(sweep.run(beta).root), label)
                    for beta, job in jobs.items()}
         for beta, future in futures.items():
             future.result()
-            echo(f"β = {beta:g}: done ({_folder(out, beta)})")
-    rows = [_summary(beta, _folder(out, beta)) for beta in betas]
+            echo(f"β = {beta:g}: done ({sweep.run(beta).root})")
+    rows = [_summary(beta, sweep.run(beta)) for beta in betas]
     beta, reasoning = recommend_beta(rows)
     result = {"betas": list(betas), "runs": rows, "recommended_beta": beta, "reasoning": reasoning,
               "label": label}
-    atomic_write_text(out / "sweep.json", json.dumps(result, indent=2) + "\n")
-    figures = out / "figures"
-    figures.mkdir(exist_ok=True)
-    save_figure(plot_sweep_rate_distortion(rows, beta), figures / "rate_distortion.png")
-    save_figure(plot_sweep_units(rows, beta), figures / "kl_and_active_units.png")
+    atomic_write_text(sweep.json, json.dumps(result, indent=2) + "\n")
+    sweep.figures.mkdir(exist_ok=True)
+    save_figure(plot_sweep_rate_distortion(rows, beta), sweep.figure("rate_distortion"))
+    save_figure(plot_sweep_units(rows, beta), sweep.figure("kl_and_active_units"))
     probes = plot_sweep_probes(rows, beta)
     if probes is not None:
-        save_figure(probes, figures / "probe_accuracy.png")
+        save_figure(probes, sweep.figure("probe_accuracy"))
     report = write_sweep_report(out)
     echo(f"recommended β = {beta:g}. {reasoning}")
     echo(f"report: {report}")
