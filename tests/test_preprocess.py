@@ -10,13 +10,10 @@ import torch
 
 from genevae.config import DataConfig
 from genevae.data.io import read
-from genevae.data.preprocess import (
-    DEFAULT_TARGET_SUM,
-    Preprocessor,
-    fit_preprocessor,
-    looks_like_counts,
-    prepare,
-)
+from genevae.data.normalisation import DEFAULT_TARGET_SUM
+from genevae.data.preprocess import fit_preprocessor, prepare
+from genevae.data.preprocessor import Preprocessor
+from genevae.data.values import looks_like_counts
 from genevae.errors import GenevaeError
 
 PBMC = Path(__file__).resolve().parents[2] / "shared" / "data" / "pbmc68k_reduced_counts.h5ad"

@@ -20,7 +20,6 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import re
 from pathlib import Path
 
 import anndata as ad
@@ -29,6 +28,9 @@ import pandas as pd
 import scipy.io
 import scipy.sparse as sp
 
+from genevae.data.formats import SUPPORTED_INPUTS, find_file, input_kind, strip_gz
+from genevae.data.messages import shown_names
+from genevae.data.orientation import detect_orientation
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write
 
@@ -36,42 +38,12 @@ __all__ = [
     "read",
     "write_h5ad",
     "as_float32",
-    "shown_names",
     "check_unique_names",
-    "SUPPORTED_INPUTS",
-    "N_NAMES_SHOWN",
 ]
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_INPUTS = (
-    ".h5ad, .csv, .tsv or .txt (each optionally .gz), or a 10x folder holding "
-    "matrix.mtx(.gz), features.tsv(.gz) or genes.tsv(.gz) and barcodes.tsv(.gz)"
-)
 _TEXT_SEPARATORS = {".csv": ",", ".tsv": "\t"}
-#: A side of a text table is taken to hold genes when at least this share of its
-#: names look like gene identifiers and the other side's do not (genevae choice).
-GENE_LIKE_MAJORITY = 0.5
-#: How many offending names an error message lists.
-N_NAMES_SHOWN = 5
-
-# Ensembl gene ids (ENSG..., ENSMUSG..., ENSDARG..., optional version), the
-# simulator's gene_0001 names, and all-caps symbols with at least two letters (HGNC
-# style: ACTB, C1QA, MT-CO1, AL627309.1; not sample names such as S1 or A2).
-_GENE_PATTERNS = (
-    re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$"),
-    re.compile(r"^gene[_.\-]?\d+$", re.IGNORECASE),
-    re.compile(r"^(?=(?:[^A-Z]*[A-Z]){2})[A-Z][A-Z0-9]*(-[A-Z0-9]+)*(\.\d+)?$"),
-)
-# Names that match the symbol pattern but name samples: 10x barcodes, SRA/GEO/BioSample
-# accessions, Coriell / 1000 Genomes cell lines, TCGA barcodes, spelled-out samples.
-_SAMPLE_PATTERNS = (
-    re.compile(r"^[ACGTN]{8,}(-\d+)?$"),
-    re.compile(r"^(SRR|ERR|DRR|SRX|ERX|SRS|GSM|SAMN|SAMEA)\d+$"),
-    re.compile(r"^(NA|HG|GM)\d{5}$"),
-    re.compile(r"^TCGA-"),
-    re.compile(r"^(sample|cell|barcode|donor|patient)", re.IGNORECASE),
-)
 
 
 def read(
@@ -111,7 +83,7 @@ def read(
         raise GenevaeError(
             f"{path} does not exist; check the path (supported: {SUPPORTED_INPUTS})."
         )
-    kind = _input_kind(path)
+    kind = input_kind(path)
     if layer is not None and kind != "h5ad":
         raise GenevaeError(f"--layer {layer!r} applies to .h5ad files only; {path} has no layers.")
     if transpose and kind != "text":
@@ -134,32 +106,6 @@ def write_h5ad(adata: ad.AnnData, path: str | os.PathLike[str]) -> None:
     """Write ``adata`` to ``path`` as ``.h5ad`` atomically (temporary file, then rename)."""
     with atomic_write(path) as tmp:
         adata.write_h5ad(tmp)
-
-
-def _strip_gz(name: str) -> str:
-    return name[: -len(".gz")] if name.lower().endswith(".gz") else name
-
-
-def _input_kind(path: Path) -> str:
-    """``"h5ad"``, ``"text"`` or ``"10x"``, from the path's name."""
-    if path.is_dir():
-        if _find_one(path, "", ("matrix.mtx",)) is None:
-            raise GenevaeError(
-                f"folder {path} holds no matrix.mtx or matrix.mtx.gz; give a 10x folder or a "
-                f"file ({SUPPORTED_INPUTS})."
-            )
-        return "10x"
-    suffix = Path(_strip_gz(path.name)).suffix.lower()
-    if suffix == ".h5ad" and not path.name.lower().endswith(".gz"):
-        return "h5ad"
-    if suffix in (".csv", ".tsv", ".txt"):
-        return "text"
-    if suffix == ".mtx":
-        return "10x"
-    raise GenevaeError(
-        f"{path}: unknown file type {path.suffix!r}. Supported: {SUPPORTED_INPUTS}. "
-        "Convert other formats (e.g. .loom, 10x .h5) to .h5ad first."
-    )
 
 
 # --- .h5ad -------------------------------------------------------------------------------
@@ -194,7 +140,7 @@ def _read_h5ad(path: Path, layer: str | None) -> ad.AnnData:
 
 def _separator(path: Path) -> str:
     """Comma for .csv, tab for .tsv; for .txt, whichever the first line uses."""
-    suffix = Path(_strip_gz(path.name)).suffix.lower()
+    suffix = Path(strip_gz(path.name)).suffix.lower()
     if suffix in _TEXT_SEPARATORS:
         return _TEXT_SEPARATORS[suffix]
     opener = gzip.open if path.name.lower().endswith(".gz") else open
@@ -227,7 +173,7 @@ def _read_text(path: Path, transpose: bool) -> ad.AnnData:
         )
     table.index = table.index.astype(str)
     _check_numeric(table, path)
-    genes_in_rows, reason = _detect_orientation(table.index, table.columns)
+    genes_in_rows, reason = detect_orientation(table.index, table.columns)
     log.info(
         "%s: assumed genes in %s because %s; --transpose (transpose=True) flips this.",
         path,
@@ -282,48 +228,7 @@ def _check_numeric(table: pd.DataFrame, path: Path) -> None:
     )
 
 
-def _looks_like_gene(name: str) -> bool:
-    if any(pattern.match(name) for pattern in _SAMPLE_PATTERNS):
-        return False
-    return any(pattern.match(name) for pattern in _GENE_PATTERNS)
-
-
-def _gene_like_share(names: pd.Index) -> float:
-    return float(np.mean([_looks_like_gene(str(name)) for name in names]))
-
-
-def _detect_orientation(rows: pd.Index, columns: pd.Index) -> tuple[bool, str]:
-    """Whether genes are in the rows, and why that was assumed.
-
-    Names decide when one side mostly looks like gene identifiers (Ensembl ids,
-    all-caps symbols) and the other does not; otherwise the longer side holds the
-    genes, as in most bulk tables.
-    """
-    row_share, column_share = _gene_like_share(rows), _gene_like_share(columns)
-    if row_share >= GENE_LIKE_MAJORITY > column_share:
-        return (
-            True,
-            f"row names look like gene identifiers (e.g. {rows[0]!r}) and column names do not",
-        )
-    if column_share >= GENE_LIKE_MAJORITY > row_share:
-        return False, (
-            f"column names look like gene identifiers (e.g. {columns[0]!r}) and row names do not"
-        )
-    sizes = f"rows ({len(rows)}) than columns ({len(columns)})"
-    if len(rows) > len(columns):
-        return True, f"the names are inconclusive and there are more {sizes}"
-    return False, f"the names are inconclusive and there are no more {sizes}"
-
-
 # --- 10x folder --------------------------------------------------------------------------
-
-
-def _find_one(folder: Path, prefix: str, stems: tuple[str, ...]) -> Path | None:
-    for stem in stems:
-        for name in (prefix + stem, prefix + stem + ".gz"):
-            if (folder / name).is_file():
-                return folder / name
-    return None
 
 
 def _open_binary(path: Path):
@@ -353,13 +258,13 @@ def _read_10x(path: Path) -> ad.AnnData:
     """
     if path.is_dir():
         folder, prefix = path, ""
-        matrix_path = _find_one(folder, prefix, ("matrix.mtx",))
+        matrix_path = find_file(folder, prefix, ("matrix.mtx",))
     else:
         folder, matrix_path = path.parent, path
-        stem = _strip_gz(path.name)
+        stem = strip_gz(path.name)
         prefix = stem[: -len("matrix.mtx")] if stem.endswith("matrix.mtx") else ""
-    features_path = _find_one(folder, prefix, ("features.tsv", "genes.tsv"))
-    barcodes_path = _find_one(folder, prefix, ("barcodes.tsv",))
+    features_path = find_file(folder, prefix, ("features.tsv", "genes.tsv"))
+    barcodes_path = find_file(folder, prefix, ("barcodes.tsv",))
     for what, found in (
         ("features.tsv or genes.tsv", features_path),
         ("barcodes.tsv", barcodes_path),
@@ -410,13 +315,6 @@ def as_float32(X) -> np.ndarray | sp.csr_matrix:
     return np.asarray(X, dtype=np.float32)
 
 
-def shown_names(names) -> str:
-    """The first :data:`N_NAMES_SHOWN` names, quoted, for an error message."""
-    names = [str(name) for name in names]
-    more = ", ..." if len(names) > N_NAMES_SHOWN else ""
-    return ", ".join(repr(name) for name in names[:N_NAMES_SHOWN]) + more
-
-
 def _finish(adata: ad.AnnData, path: Path) -> ad.AnnData:
     """float32 X, string names, and checks common to every format."""
     n_cells, n_genes = adata.shape
@@ -456,7 +354,7 @@ def _join_sample_sheet(adata: ad.AnnData, sheet_path: Path, path: Path) -> ad.An
     """Add the sheet's columns to ``.obs`` as categories, matched on the first column."""
     if not sheet_path.is_file():
         raise GenevaeError(f"sample sheet {sheet_path} does not exist; check the path.")
-    sep = "\t" if Path(_strip_gz(sheet_path.name)).suffix.lower() in (".tsv", ".txt") else ","
+    sep = "\t" if Path(strip_gz(sheet_path.name)).suffix.lower() in (".tsv", ".txt") else ","
     try:
         sheet = pd.read_csv(sheet_path, sep=sep, index_col=0, dtype=str)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:

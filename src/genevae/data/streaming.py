@@ -5,7 +5,7 @@ the value checks, each cell's library (total counts), each gene's count of
 non-zero cells, and per-gene sums and sums of squares of the values and of their
 log1p-normalised version (mean and variance for the highly-variable-gene selection
 and the Gaussian standardisation). :func:`prepare_backed` fits the same
-:class:`~genevae.data.preprocess.Preprocessor` as :func:`~genevae.data.preprocess.prepare`
+:class:`~genevae.data.preprocessor.Preprocessor` as :func:`~genevae.data.preprocess.prepare`
 from those sums. Only when ``n_top_genes`` drops expressed genes do the library over
 the modelled genes and the standardisation change; a second pass over the kept
 genes then computes them.
@@ -27,29 +27,27 @@ import torch
 
 from genevae.config import DataConfig
 from genevae.data.backed import BackedCsr
+from genevae.data.categories import fit_categories, obs_labels
 from genevae.data.chunked import ChunkedBatches
-from genevae.data.preprocess import (
+from genevae.data.normalisation import (
     DEFAULT_TARGET_SUM,
-    Preprocessor,
-    ValueSummary,
-    _check_split_size,
-    _check_values,
-    _log1p_normalise,
-    _row_sums,
+    column_sums,
+    log1p_normalise,
+    mean_var_from_sums,
+    row_totals,
+    standardisation,
+)
+from genevae.data.preprocess import (
     check_kept_cells,
     check_likelihood,
+    check_split_size,
     choose_genes,
     choose_transform,
-    column_sums,
-    fit_categories,
-    mean_var_from_sums,
-    merge_values,
-    obs_labels,
     selects_on_log1p,
-    standardisation,
-    summarise_values,
     uses_library,
 )
+from genevae.data.preprocessor import Preprocessor
+from genevae.data.values import ValueSummary, check_values, merge_values, summarise_values
 from genevae.errors import GenevaeError
 
 __all__ = ["MatrixScan", "BackedData", "scan", "prepare_backed", "open_backed", "backed_cells"]
@@ -101,11 +99,11 @@ def scan(matrix: BackedCsr, chunk_size: int, target_sum: float = DEFAULT_TARGET_
     for start, rows in matrix.chunks(chunk_size):
         summary = summarise_values(rows, start)
         values = summary if values is None else merge_values(values, summary)
-        library = _row_sums(rows)
+        library = row_totals(rows)
         row_sums[start : start + rows.shape[0]] = library
         n_nonzero += np.bincount(rows.indices[rows.data != 0], minlength=n_genes)
         with np.errstate(invalid="ignore", divide="ignore"):
-            lognorm = _log1p_normalise(rows, library, target_sum)
+            lognorm = log1p_normalise(rows, library, target_sum)
         for total, part in zip(sums, (*column_sums(rows), *column_sums(lognorm)), strict=True):
             total += part
     if values is None:
@@ -122,14 +120,14 @@ def _selected_pass(
     total, total_square = np.zeros(len(genes)), np.zeros(len(genes))
     for start, rows in matrix.chunks(chunk_size):
         selected = rows[:, genes]
-        library = _row_sums(selected)
+        library = row_totals(selected)
         if count_like:
             keep[start : start + rows.shape[0]] = library > 0
         if gaussian:
             kept = keep[start : start + rows.shape[0]]
             part = selected[kept]
             if log1p:
-                part = _log1p_normalise(part, library[kept], DEFAULT_TARGET_SUM)
+                part = log1p_normalise(part, library[kept], DEFAULT_TARGET_SUM)
             block, block_square = column_sums(part)
             total += block
             total_square += block_square
@@ -241,7 +239,7 @@ def prepare_backed(
     keys = tuple(config.condition_keys)
     categories = fit_categories(obs, keys, source)
     values = matrix_scan.values
-    is_counts = _check_values(values, obs.index, var_names, likelihood, config.strict, source)
+    is_counts = check_values(values, obs.index, var_names, likelihood, config.strict, source)
     transform = choose_transform(likelihood, is_counts, values, source)
     on_log1p = selects_on_log1p(likelihood, is_counts)
     log1p = transform == "log1p"
@@ -282,7 +280,7 @@ def prepare_backed(
         condition_categories=categories,
         target_sum=DEFAULT_TARGET_SUM,
     )
-    _check_split_size(n_kept, config.val_fraction, source)
+    check_split_size(n_kept, config.val_fraction, source)
     kept_obs = obs[keep]
     data = BackedData(
         matrix=matrix,
