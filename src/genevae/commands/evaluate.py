@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from genevae.data.preprocess import obs_labels
+from genevae.data.categories import obs_labels
 from genevae.diagnose.embedding import embed_2d
 from genevae.diagnose.findings import Diagnosis
 from genevae.errors import GenevaeError

@@ -13,7 +13,7 @@ import torch
 
 from genevae.config import RunConfig, build_config, config_to_dict
 from genevae.data.batches import BatchSource
-from genevae.data.preprocess import Preprocessor
+from genevae.data.preprocessor import Preprocessor
 from genevae.errors import GenevaeError
 from genevae.model.vae import VAE
 from genevae.runfolder import RunFolder

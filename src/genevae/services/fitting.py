@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from genevae.config import MAX_EVAL_TRAIN_CELLS, RunConfig
-from genevae.data.preprocess import Preprocessor, prepare
+from genevae.data.preprocess import prepare
+from genevae.data.preprocessor import Preprocessor
 from genevae.data.split import split_indices, subsample_indices
 from genevae.diagnose.live import LiveMonitor
 from genevae.diagnose.rules.schedule import CONTROLLED_SCHEDULE

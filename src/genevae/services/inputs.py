@@ -10,8 +10,10 @@ import pandas as pd
 
 from genevae.config import RunConfig
 from genevae.data.io import read
-from genevae.data.preprocess import PreparedData, Preprocessor, looks_like_counts, prepare
+from genevae.data.preprocess import PreparedData, prepare
+from genevae.data.preprocessor import Preprocessor
 from genevae.data.streaming import BackedData, open_backed, prepare_backed, scan
+from genevae.data.values import looks_like_counts
 
 __all__ = ["Prepared", "Inputs", "read_and_prepare", "resolve_likelihood"]
 
