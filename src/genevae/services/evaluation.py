@@ -142,7 +142,20 @@ def measure(
     by the run's label); ``labels`` and ``batches`` (per cell, or None) are probed and
     scored for mixing. With ``backed`` the latent measurements use a seeded subsample
     of at most :data:`BACKED_LATENT_MAX_CELLS` cells.
+
+    Every draw is seeded with the run's seed, on a forked random state: the numbers do
+    not depend on what ran before in the process (training, for ``genevae train``),
+    and the caller's random state is left as it was.
     """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(fitted.config.train.seed)
+        return _measure(fitted, obs, cells, path, label, labels, batch, batches, n_importance,
+                        backed)
+
+
+def _measure(fitted: FittedModel, obs: pd.DataFrame, cells: Cells, path: str,
+             label: str | None, labels: np.ndarray | None, batch: str | None,
+             batches: np.ndarray | None, n_importance: int, backed: bool) -> Measured:
     config, pre = fitted.config, fitted.preprocessor
     n_cells, seed = cells.n_cells, config.train.seed
     every_cell = np.arange(n_cells)
