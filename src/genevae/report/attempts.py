@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from genevae.files import atomic_write_text
-from genevae.report.page import _CSS, _image, _number, _text
+from genevae.report.html import CSS, escape_text, format_number, inline_figure
 
 __all__ = ["write_attempts_report"]
 
@@ -34,24 +34,25 @@ def write_attempts_report(root: str | Path, attempts: Sequence[dict[str, Any]]) 
     rows = [{"attempt": a["attempt"], "verdict": a["verdict"], **_latent(root / a["folder"]),
              "next remedy": a["remedy_next"] or "—"} for a in attempts]
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    header = "".join(f"<th>{_text(k)}</th>" for k in keys)
-    body = "".join("<tr>" + "".join(f"<td>{_number(r.get(k, ''))}</td>" for k in keys) + "</tr>"
-                   for r in rows)
+    header = "".join(f"<th>{escape_text(k)}</th>" for k in keys)
+    body = "".join("<tr>" + "".join(f"<td>{format_number(r.get(k, ''))}</td>" for k in keys)
+                   + "</tr>" for r in rows)
     final = attempts[-1]
     columns = []
     for attempt in attempts:
         folder = root / attempt["folder"]
         pictures = [p for p in (folder / "curves.png", folder / "figures" / "kl_heatmap.png")
                     if p.exists()]
-        columns.append(f"<h3>Attempt {attempt['attempt']}: {_text(attempt['verdict'])}</h3>"
-                       + "".join(_image(p) for p in pictures)
-                       + f"<p>Full report: {_text(attempt['folder'])}/report.html</p>")
+        columns.append(f"<h3>Attempt {attempt['attempt']}: {escape_text(attempt['verdict'])}</h3>"
+                       + "".join(inline_figure(p) for p in pictures)
+                       + f"<p>Full report: {escape_text(attempt['folder'])}/report.html</p>")
+    folder_name = escape_text(root.resolve().name)
     html = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>genevae auto-fix — {_text(root.resolve().name)}</title><style>{_CSS}</style>"
-        f"</head><body><main><h1>genevae auto-fix — {_text(root.resolve().name)}</h1>"
+        f"<title>genevae auto-fix — {folder_name}</title><style>{CSS}</style>"
+        f"</head><body><main><h1>genevae auto-fix — {folder_name}</h1>"
         f'<div class="verdict {"healthy" if final["healthy"] else "unhealthy"}" id="verdict">'
-        f"<strong>Final attempt {final['attempt']}: {_text(final['verdict'])}</strong>"
+        f"<strong>Final attempt {final['attempt']}: {escape_text(final['verdict'])}</strong>"
         f"{len(attempts)} attempt(s).</div>"
         f"<h2>Attempts</h2><table><tr>{header}</tr>{body}</table>"
         f"<h2>Side by side</h2>{''.join(columns)}</main></body></html>\n"
