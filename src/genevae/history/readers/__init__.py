@@ -50,13 +50,14 @@ from genevae.history.readers.reduction import infer_loss_reduction
 from genevae.history.readers.table import csv_history, json_history
 from genevae.history.readers.tensorboard import EVENT_FILE_MARK, event_files, tensorboard_history
 from genevae.history.readers.text import decode_log, parse_text, text_history
+from genevae.runfolder import RunFolder
 
 __all__ = ["read_history", "parse_text", "infer_loss_reduction", "FORMATS"]
 
 #: Values of ``format`` (``--format``).
 FORMATS = ("auto", "text", "keras", "csv", "json", "tensorboard")
-#: Files read from a folder, in order of preference.
-_FOLDER_FILES = ("history.csv", "metrics.csv", "train.log")
+#: The table PyTorch Lightning's CSVLogger writes in ``lightning_logs/version_N/``.
+_LIGHTNING_METRICS = "metrics.csv"
 _LOSS_REDUCTIONS = ("sum", "mean", "unknown")
 _TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json",
                    ".ndjson": "json"}
@@ -154,14 +155,15 @@ def _resolve(folder: LogFolder, format: str) -> tuple[Path, str]:
     if target.is_dir():
         if format == "tensorboard":
             return target, format
-        for name in _FOLDER_FILES:
-            if (target / name).is_file():
-                return _resolve(LogFolder(target / name), format)
+        candidates = _folder_files(target)
+        for candidate in candidates:
+            if candidate.is_file():
+                return _resolve(LogFolder(candidate), format)
         if format == "auto" and event_files(target):
             return target, "tensorboard"
         raise GenevaeError(
             f"{target} is a folder without a training log: looked for "
-            f"{', '.join(_FOLDER_FILES)}, TensorBoard event files (*{EVENT_FILE_MARK}*), "
+            f"{', '.join(c.name for c in candidates)}, TensorBoard event files (*{EVENT_FILE_MARK}*), "
             "Lightning version_N folders and an MLflow metrics/ folder. "
             "Give the log file itself."
         )
@@ -170,6 +172,13 @@ def _resolve(folder: LogFolder, format: str) -> tuple[Path, str]:
     if format == "auto":
         return target, _TABLE_SUFFIXES.get(target.suffix.lower(), "auto")
     return target, format
+
+
+def _folder_files(folder: Path) -> tuple[Path, ...]:
+    """Files read from a folder, in order of preference: a genevae run's history, a
+    Lightning ``metrics.csv``, a genevae run's epoch lines."""
+    run = RunFolder(folder)
+    return (run.history, folder / _LIGHTNING_METRICS, run.log)
 
 
 def _read_folder(
