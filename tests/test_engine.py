@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from genevae.diagnose.engine import (
+from genevae.diagnosis.engine import (
     FINDING_CODES,
     HEALTHY_CONCLUSION,
     VERDICT_PRIORITY,
@@ -16,9 +16,9 @@ from genevae.diagnose.engine import (
     ranked_fixes,
     should_fail,
 )
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.live import LiveMonitor
-from genevae.diagnose.thresholds import COLLAPSE_MIN_EPOCHS
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.live import LiveMonitor
+from genevae.diagnosis.thresholds import COLLAPSE_MIN_EPOCHS
 from genevae.errors import GenevaeError
 from genevae.history.history import History, HistoryMeta, kl_dim_column
 

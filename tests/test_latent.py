@@ -15,7 +15,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 from sklearn.metrics import silhouette_score
 
-from genevae.diagnose.latent import (
+from genevae.diagnosis.latent import (
     ACTIVE_UNIT_VARIANCE,
     MI_MIN_CELLS,
     LatentMetrics,

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from genevae.diagnose import thresholds as T
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules import (
+from genevae.diagnosis import thresholds as T
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules import (
     FINDING_CODES,
     RULES,
     collapse_rule,
@@ -26,8 +26,8 @@ from genevae.diagnose.rules import (
     train_val_rule,
     unstable_rule,
 )
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.units import effective_beta, kl_scale
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.units import effective_beta, kl_scale
 from genevae.history.history import History, HistoryMeta, kl_dim_column
 
 OK, INFO, WARN, FAIL = Severity.OK, Severity.INFO, Severity.WARN, Severity.FAIL

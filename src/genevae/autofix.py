@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from genevae.config import RunConfig, config_to_toml
-from genevae.diagnose.thresholds import EFFECTIVE_BETA_WARN
+from genevae.diagnosis.thresholds import EFFECTIVE_BETA_WARN
 from genevae.files import atomic_write_text
 from genevae.report.attempts import write_attempts_report
 

@@ -24,12 +24,12 @@ from genevae.data.io import read
 from genevae.data.preprocess import PreparedData, obs_labels
 from genevae.data.split import split_indices, subsample_indices
 from genevae.data.streaming import BackedData, backed_cells
-from genevae.diagnose.embedding import embed_2d
-from genevae.diagnose.engine import diagnose
-from genevae.diagnose.findings import Diagnosis
-from genevae.diagnose.latent import ACTIVE_UNIT_VARIANCE, compute_latent_metrics
-from genevae.diagnose.latent_findings import latent_findings
-from genevae.diagnose.units import max_beta
+from genevae.diagnosis.embedding import embed_2d
+from genevae.diagnosis.engine import diagnose
+from genevae.diagnosis.findings import Diagnosis
+from genevae.diagnosis.latent import ACTIVE_UNIT_VARIANCE, compute_latent_metrics
+from genevae.diagnosis.latent_findings import latent_findings
+from genevae.diagnosis.units import max_beta
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write_text
 from genevae.history.history import History

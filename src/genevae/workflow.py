@@ -33,11 +33,11 @@ from genevae.data.preprocess import PreparedData, Preprocessor, looks_like_count
 from genevae.data.simulate import simulate_bulk, simulate_sc
 from genevae.data.split import split_indices, subsample_indices
 from genevae.data.streaming import BackedData, backed_cells, open_backed, prepare_backed, scan
-from genevae.diagnose.engine import diagnose
-from genevae.diagnose.findings import Diagnosis
-from genevae.diagnose.live import LiveMonitor
-from genevae.diagnose.render import render_json, render_text
-from genevae.diagnose.rules.schedule import CONTROLLED_SCHEDULE
+from genevae.diagnosis.engine import diagnose
+from genevae.diagnosis.findings import Diagnosis
+from genevae.diagnosis.live import LiveMonitor
+from genevae.diagnosis.render import render_json, render_text
+from genevae.diagnosis.rules.schedule import CONTROLLED_SCHEDULE
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write, atomic_write_text
 from genevae.history.history import History, HistoryMeta

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import FIX_LEARNING_RATE, fmt, num, series, trailing_run
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.thresholds import (
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import FIX_LEARNING_RATE, fmt, num, series, trailing_run
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.thresholds import (
     EXPLOSION_FACTOR,
     UNSTABLE_MIN_RISES,
     UNSTABLE_RISE,

@@ -1,8 +1,8 @@
 """Turn latent-space measurements into findings.
 
-Reads a :class:`~genevae.diagnose.latent.LatentMetrics` (or its ``to_dict()`` form,
-e.g. read back from JSON) and returns :class:`~genevae.diagnose.findings.Finding`
-objects for :func:`genevae.diagnose.engine.diagnose`'s ``extra_findings``. Codes:
+Reads a :class:`~genevae.diagnosis.latent.LatentMetrics` (or its ``to_dict()`` form,
+e.g. read back from JSON) and returns :class:`~genevae.diagnosis.findings.Finding`
+objects for :func:`genevae.diagnosis.engine.diagnose`'s ``extra_findings``. Codes:
 
 - ``active_units``: dimensions whose posterior mean varies over cells (Burda et al.
   2015) and whose KL exceeds 0.01 nats; fail at none, warn when most are inactive;
@@ -27,11 +27,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.latent import ACTIVE_UNIT_VARIANCE, INFORMATIVE_DIRECTION_SNR, LatentMetrics
-from genevae.diagnose.probes import ProbeResult
-from genevae.diagnose.rules.common import fix_collapse, fmt, lower_beta, num
-from genevae.diagnose.thresholds import ACTIVE_DIM_KL, COLLAPSE_RATE, PARTIAL_COLLAPSE_DEAD_SHARE
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.latent import ACTIVE_UNIT_VARIANCE, INFORMATIVE_DIRECTION_SNR, LatentMetrics
+from genevae.diagnosis.probes import ProbeResult
+from genevae.diagnosis.rules.common import fix_collapse, fmt, lower_beta, num
+from genevae.diagnosis.thresholds import ACTIVE_DIM_KL, COLLAPSE_RATE, PARTIAL_COLLAPSE_DEAD_SHARE
 
 __all__ = [
     "LATENT_FINDING_CODES",
@@ -363,7 +363,7 @@ def latent_findings(
     Parameters
     ----------
     metrics
-        :func:`~genevae.diagnose.latent.compute_latent_metrics`'s result or its
+        :func:`~genevae.diagnosis.latent.compute_latent_metrics`'s result or its
         ``to_dict()`` form.
     heldout
         Held-out reconstruction of the model and of the no-latent baseline

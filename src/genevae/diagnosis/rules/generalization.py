@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import fmt, num, trailing_run
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.thresholds import (
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import fmt, num, trailing_run
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.thresholds import (
     OVERFIT_FAIL_RELATIVE,
     OVERFIT_FAIL_RISE,
     OVERFIT_MIN_EPOCHS,

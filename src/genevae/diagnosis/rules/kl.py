@@ -2,8 +2,8 @@
 
 Both rules read the training KL (as the reference document does; validation KL
 when training KL is not logged), converted per latent dimension by
-:func:`~genevae.diagnose.units.kl_scale`, at the epochs where β is at full strength
-(:func:`~genevae.diagnose.rules.schedule.beta_window`).
+:func:`~genevae.diagnosis.units.kl_scale`, at the epochs where β is at full strength
+(:func:`~genevae.diagnosis.rules.schedule.beta_window`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import Series, fix_collapse, fmt, num, series, trailing_run
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.thresholds import (
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import Series, fix_collapse, fmt, num, series, trailing_run
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.thresholds import (
     COLLAPSE_KL_PER_DIM,
     COLLAPSE_MIN_EPOCHS,
     COLLAPSE_RATE,
@@ -25,7 +25,7 @@ from genevae.diagnose.thresholds import (
     LATE_COLLAPSE_MIN_PEAK,
     NEVER_USED_MIN_EPOCHS,
 )
-from genevae.diagnose.units import KLScale, kl_scale, max_beta, rate_per_cell
+from genevae.diagnosis.units import KLScale, kl_scale, max_beta, rate_per_cell
 from genevae.history.history import History
 
 __all__ = [

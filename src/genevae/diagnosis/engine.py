@@ -18,10 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from genevae.diagnose.findings import Diagnosis, Finding, Severity
-from genevae.diagnose.rules import FINDING_CODES, RULES
-from genevae.diagnose.rules.schedule import beta_window, schedule_note
-from genevae.diagnose.units import unit_notes
+from genevae.diagnosis.findings import Diagnosis, Finding, Severity
+from genevae.diagnosis.rules import FINDING_CODES, RULES
+from genevae.diagnosis.rules.schedule import beta_window, schedule_note
+from genevae.diagnosis.units import unit_notes
 from genevae.errors import GenevaeError
 from genevae.history.history import History
 

@@ -15,7 +15,7 @@ Which measurement answers which question:
 - how much does the latent say about the cell? :func:`mutual_information`;
 - does the aggregate posterior fill the prior? :func:`prior_mismatch`;
 - does the latent separate labels and mix batches? :func:`silhouette_labels`,
-  :func:`batch_mixing`, and the probes in :mod:`genevae.diagnose.probes`.
+  :func:`batch_mixing`, and the probes in :mod:`genevae.diagnosis.probes`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from genevae.model.kl import kl_normal_standard
 from genevae.train.evaluate import ACTIVE_UNIT_VARIANCE
 
 if TYPE_CHECKING:  # probes imports this module, so at run time it is imported where used
-    from genevae.diagnose.probes import ProbeResult
+    from genevae.diagnosis.probes import ProbeResult
 
 __all__ = [
     "ACTIVE_UNIT_VARIANCE",
@@ -506,7 +506,7 @@ class LatentMetrics:
     prior_mismatch
         rate − mi, nats (:func:`prior_mismatch`).
     probes
-        ``{"mean": ..., "sample": ...}`` from :func:`genevae.diagnose.probes.probe_latent`,
+        ``{"mean": ..., "sample": ...}`` from :func:`genevae.diagnosis.probes.probe_latent`,
         or ``None`` without labels.
     pca_baseline
         The same probe on PCA of the log-normalised input, or ``None``.
@@ -517,7 +517,7 @@ class LatentMetrics:
     label_name
         The probed label column, or ``None``.
     probe_warning
-        :func:`genevae.diagnose.probes.probe_condition_warning`'s message when the
+        :func:`genevae.diagnosis.probes.probe_condition_warning`'s message when the
         probed label is a condition of the model, else ``None``.
     """
 
@@ -549,7 +549,7 @@ class LatentMetrics:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LatentMetrics:
         """Inverse of :meth:`to_dict`."""
-        from genevae.diagnose.probes import ProbeResult
+        from genevae.diagnosis.probes import ProbeResult
 
         values = dict(data)
         values["posterior_mean_variance"] = tuple(values["posterior_mean_variance"])
@@ -589,9 +589,9 @@ def compute_latent_metrics(
     label_name
         Name of the ``labels`` column, for messages and the condition check.
     condition_keys
-        The model's condition columns (:func:`~genevae.diagnose.probes.probe_condition_warning`).
+        The model's condition columns (:func:`~genevae.diagnosis.probes.probe_condition_warning`).
     """
-    from genevae.diagnose.probes import pca_baseline, probe_condition_warning, probe_latent
+    from genevae.diagnosis.probes import pca_baseline, probe_condition_warning, probe_latent
 
     mean, logvar = check_posterior(qz_mean, qz_logvar)
     if x_lognorm is not None and labels is None:

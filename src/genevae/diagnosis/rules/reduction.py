@@ -10,10 +10,10 @@ posterior completely.
 
 from __future__ import annotations
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import FIX_LOSS_REDUCTION, num
-from genevae.diagnose.thresholds import EFFECTIVE_BETA_WARN
-from genevae.diagnose.units import effective_beta, max_beta
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import FIX_LOSS_REDUCTION, num
+from genevae.diagnosis.thresholds import EFFECTIVE_BETA_WARN
+from genevae.diagnosis.units import effective_beta, max_beta
 from genevae.history.history import History
 
 __all__ = ["effective_beta_rule"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genevae.diagnose.thresholds import COLLAPSE_RATE, HEALTHY_KL_PER_DIM, HIGH_KL_PER_DIM
+from genevae.diagnosis.thresholds import COLLAPSE_RATE, HEALTHY_KL_PER_DIM, HIGH_KL_PER_DIM
 from genevae.history.history import History, HistoryMeta
 
 __all__ = [

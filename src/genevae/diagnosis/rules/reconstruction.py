@@ -3,10 +3,10 @@ and "Summary": red flag "Stuck high")."""
 
 from __future__ import annotations
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import fmt, lower_beta, num, series
-from genevae.diagnose.thresholds import RECON_MIN_IMPROVEMENT
-from genevae.diagnose.units import max_beta
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import fmt, lower_beta, num, series
+from genevae.diagnosis.thresholds import RECON_MIN_IMPROVEMENT
+from genevae.diagnosis.units import max_beta
 from genevae.history.history import History
 
 __all__ = ["reconstruction_rule"]

@@ -26,15 +26,15 @@ effective_beta_rule    effective_beta                                  reduction
 
 from __future__ import annotations
 
-from genevae.diagnose.rules.collapse import collapse_rule, partial_collapse_rule
-from genevae.diagnose.rules.common import Rule
-from genevae.diagnose.rules.convergence import loss_trend_rule, not_converged_rule
-from genevae.diagnose.rules.generalization import overfitting_rule, train_val_rule
-from genevae.diagnose.rules.kl import kl_logged_rule, kl_range_rule, kl_trend_rule
-from genevae.diagnose.rules.reconstruction import reconstruction_rule
-from genevae.diagnose.rules.reduction import effective_beta_rule
-from genevae.diagnose.rules.schedule import kl_warmup_rule
-from genevae.diagnose.rules.stability import diverged_rule, unstable_rule
+from genevae.diagnosis.rules.collapse import collapse_rule, partial_collapse_rule
+from genevae.diagnosis.rules.common import Rule
+from genevae.diagnosis.rules.convergence import loss_trend_rule, not_converged_rule
+from genevae.diagnosis.rules.generalization import overfitting_rule, train_val_rule
+from genevae.diagnosis.rules.kl import kl_logged_rule, kl_range_rule, kl_trend_rule
+from genevae.diagnosis.rules.reconstruction import reconstruction_rule
+from genevae.diagnosis.rules.reduction import effective_beta_rule
+from genevae.diagnosis.rules.schedule import kl_warmup_rule
+from genevae.diagnosis.rules.stability import diverged_rule, unstable_rule
 
 __all__ = [
     "Rule",

@@ -3,10 +3,10 @@
 Three shapes:
 
 - **posterior collapse**: KL per dimension stays below
-  :data:`~genevae.diagnose.thresholds.COLLAPSE_KL_PER_DIM`, or the rate (KL summed
-  over latent dimensions) below :data:`~genevae.diagnose.thresholds.COLLAPSE_RATE`
+  :data:`~genevae.diagnosis.thresholds.COLLAPSE_KL_PER_DIM`, or the rate (KL summed
+  over latent dimensions) below :data:`~genevae.diagnosis.thresholds.COLLAPSE_RATE`
   = log 2 nats per cell, for the last
-  :data:`~genevae.diagnose.thresholds.COLLAPSE_MIN_EPOCHS` full-β epochs (two for a
+  :data:`~genevae.diagnosis.thresholds.COLLAPSE_MIN_EPOCHS` full-β epochs (two for a
   latent never yet in use), and not back in the healthy band since. The rate bounds the information the latent
   holds about a cell (rate ≥ I(x; z)): below log 2 it holds less than one binary
   split of the cells, whatever the latent size;
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import (
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import (
     FIX_LOSS_REDUCTION,
     fix_collapse,
     fmt,
@@ -28,9 +28,9 @@ from genevae.diagnose.rules.common import (
     num,
     trailing_run,
 )
-from genevae.diagnose.rules.kl import Information, collapsed_since, fmt_kl, information
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.thresholds import (
+from genevae.diagnosis.rules.kl import Information, collapsed_since, fmt_kl, information
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.thresholds import (
     ACTIVE_DIM_KL,
     COLLAPSE_KL_PER_DIM,
     COLLAPSE_MIN_EPOCHS,
@@ -40,7 +40,7 @@ from genevae.diagnose.thresholds import (
     LATE_COLLAPSE_MIN_PEAK_RATE,
     PARTIAL_COLLAPSE_DEAD_SHARE,
 )
-from genevae.diagnose.units import max_beta, reduction_multiplier
+from genevae.diagnosis.units import max_beta, reduction_multiplier
 from genevae.history.history import History
 
 __all__ = ["collapse_rule", "partial_collapse_rule", "collapse_fix"]
@@ -88,10 +88,10 @@ def collapse_rule(history: History) -> list[Finding]:
     reference's "≈ 0") or the rate, KL summed over latent dimensions, is below
     ``COLLAPSE_RATE`` = log 2 nats per cell: rate ≥ I(x; z), so the latent then holds
     less than one binary split of the cells, whatever its size or convention
-    (:func:`~genevae.diagnose.rules.kl.information`, validation KL first). A collapse
+    (:func:`~genevae.diagnosis.rules.kl.information`, validation KL first). A collapse
     begins after ``COLLAPSE_MIN_EPOCHS`` such epochs (``NEVER_USED_MIN_EPOCHS`` for a
     latent never yet in use) and lasts until KL is back in the healthy band
-    (:func:`~genevae.diagnose.rules.kl.collapsed_since`). Late collapse when KL had
+    (:func:`~genevae.diagnosis.rules.kl.collapsed_since`). Late collapse when KL had
     first reached the healthy band (or a rate of ``LATE_COLLAPSE_MIN_PEAK_RATE``).
     Returns [] while KL has been ≈ 0 for too few epochs: too early to tell.
     """

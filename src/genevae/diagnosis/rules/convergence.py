@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import (
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import (
     FIX_LEARNING_RATE,
     Series,
     fix_train_longer,
@@ -22,8 +22,8 @@ from genevae.diagnose.rules.common import (
     num,
     series,
 )
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.thresholds import (
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.thresholds import (
     LOSS_MIN_IMPROVEMENT,
     NOT_CONVERGED_TAIL_GAIN,
     NOT_CONVERGED_TAIL_SHARE,

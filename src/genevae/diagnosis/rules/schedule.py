@@ -3,7 +3,7 @@
 KL depends on β: during a warm-up (β rising from 0) KL starts high and falls as β
 grows, and a cyclical schedule (Fu et al. 2019) resets β to 0 every cycle. The
 KL rules therefore judge KL only on epochs at full β, the schedule's maximum
-within :data:`~genevae.diagnose.thresholds.BETA_FULL_TOLERANCE`: after a
+within :data:`~genevae.diagnosis.thresholds.BETA_FULL_TOLERANCE`: after a
 warm-up, or within the high-β parts of the cycles. While β is still rising at
 the last epoch no epoch is at full β (the target is not known from the log), and
 the warm-up rule says so: scvi-tools' default warm-up of 400 epochs never
@@ -17,9 +17,9 @@ from typing import Literal
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import fix_train_longer, fmt, num
-from genevae.diagnose.thresholds import BETA_FULL_TOLERANCE, WARMUP_MIN_FULL_EPOCHS
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import fix_train_longer, fmt, num
+from genevae.diagnosis.thresholds import BETA_FULL_TOLERANCE, WARMUP_MIN_FULL_EPOCHS
 from genevae.history.history import History
 
 __all__ = ["BetaWindow", "beta_window", "kl_warmup_rule", "schedule_note", "CONTROLLED_SCHEDULE"]
