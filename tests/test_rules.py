@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from genevae.conventions import effective_beta
 from genevae.diagnosis import thresholds as T
 from genevae.diagnosis.findings import Finding, Severity
 from genevae.diagnosis.rules import (
@@ -27,7 +28,7 @@ from genevae.diagnosis.rules import (
     unstable_rule,
 )
 from genevae.diagnosis.rules.schedule import beta_window
-from genevae.diagnosis.units import effective_beta, kl_scale
+from genevae.diagnosis.units import kl_scale
 from genevae.history.history import History, HistoryMeta, kl_dim_column
 
 OK, INFO, WARN, FAIL = Severity.OK, Severity.INFO, Severity.WARN, Severity.FAIL

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from genevae.conventions import ACTIVE_UNIT_VARIANCE
 from genevae.data.batches import InMemoryBatches
 from genevae.data.io import read
 from genevae.data.preprocess import PreparedData, obs_labels
@@ -27,7 +28,7 @@ from genevae.data.streaming import BackedData, backed_cells
 from genevae.diagnosis.embedding import embed_2d
 from genevae.diagnosis.engine import diagnose
 from genevae.diagnosis.findings import Diagnosis
-from genevae.diagnosis.latent import ACTIVE_UNIT_VARIANCE, compute_latent_metrics
+from genevae.diagnosis.latent import compute_latent_metrics
 from genevae.diagnosis.latent_findings import latent_findings
 from genevae.diagnosis.units import max_beta
 from genevae.errors import GenevaeError

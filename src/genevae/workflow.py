@@ -37,10 +37,9 @@ from genevae.diagnosis.engine import diagnose
 from genevae.diagnosis.findings import Diagnosis
 from genevae.diagnosis.live import LiveMonitor
 from genevae.diagnosis.render import render_json, render_text
-from genevae.diagnosis.rules.schedule import CONTROLLED_SCHEDULE
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write, atomic_write_text
-from genevae.history.history import History, HistoryMeta
+from genevae.history.history import CONTROLLED_SCHEDULE, History, HistoryMeta
 from genevae.history.readers import read_history
 from genevae.model.vae import VAE
 from genevae.plot.curves import plot_curves, save_figure

@@ -33,9 +33,9 @@ from scipy.special import logsumexp
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
+from genevae.conventions import ACTIVE_UNIT_VARIANCE
 from genevae.errors import GenevaeError
 from genevae.model.kl import kl_normal_standard
-from genevae.train.evaluate import ACTIVE_UNIT_VARIANCE
 
 if TYPE_CHECKING:  # probes imports this module, so at run time it is imported where used
     from genevae.diagnosis.probes import ProbeResult

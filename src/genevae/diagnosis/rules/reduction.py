@@ -10,10 +10,11 @@ posterior completely.
 
 from __future__ import annotations
 
+from genevae.conventions import effective_beta
 from genevae.diagnosis.findings import Finding, Severity
 from genevae.diagnosis.rules.common import FIX_LOSS_REDUCTION, num
 from genevae.diagnosis.thresholds import EFFECTIVE_BETA_WARN
-from genevae.diagnosis.units import effective_beta, max_beta
+from genevae.diagnosis.units import max_beta
 from genevae.history.history import History
 
 __all__ = ["effective_beta_rule"]

@@ -20,9 +20,9 @@ import numpy as np
 from genevae.diagnosis.findings import Finding, Severity
 from genevae.diagnosis.rules.common import fix_train_longer, fmt, num
 from genevae.diagnosis.thresholds import BETA_FULL_TOLERANCE, WARMUP_MIN_FULL_EPOCHS
-from genevae.history.history import History
+from genevae.history.history import CONTROLLED_SCHEDULE, History
 
-__all__ = ["BetaWindow", "beta_window", "kl_warmup_rule", "schedule_note", "CONTROLLED_SCHEDULE"]
+__all__ = ["BetaWindow", "beta_window", "kl_warmup_rule", "schedule_note"]
 
 ScheduleKind = Literal["unlogged", "constant", "warmup", "cyclical", "controlled"]
 
@@ -56,10 +56,6 @@ class BetaWindow:
     @property
     def n_judged(self) -> int:
         return int(self.judged.sum())
-
-
-#: ``HistoryMeta.kl_schedule`` of a run whose β was set by the KL controller.
-CONTROLLED_SCHEDULE = "controller"
 
 
 def beta_window(history: History) -> BetaWindow:
