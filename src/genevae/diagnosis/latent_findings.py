@@ -17,8 +17,8 @@ objects for :func:`genevae.diagnosis.engine.diagnose`'s ``extra_findings``. Code
 - ``label_silhouette``, ``batch_mixing``: structure scores (informational; no
   published threshold applies to a VAE latent);
 - ``uninformative_latent``: on held-out cells, the reconstruction the latent gains
-  over the no-latent baseline (:class:`~genevae.model.baseline.NoLatentBaseline`)
-  does not pay for the KL it costs; fail.
+  over the no-latent baseline does not pay for the KL it costs; fail
+  (:func:`genevae.diagnosis.heldout.heldout_finding`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from genevae.conventions import ACTIVE_UNIT_VARIANCE
 from genevae.diagnosis.findings import Finding, Severity
-from genevae.diagnosis.latent import ACTIVE_UNIT_VARIANCE, INFORMATIVE_DIRECTION_SNR, LatentMetrics
+from genevae.diagnosis.heldout import heldout_finding
+from genevae.diagnosis.latent import LatentMetrics
+from genevae.diagnosis.latent_units import INFORMATIVE_DIRECTION_SNR
 from genevae.diagnosis.probes import ProbeResult
 from genevae.diagnosis.rules.common import fix_collapse, fmt, lower_beta, num
 from genevae.diagnosis.thresholds import ACTIVE_DIM_KL, COLLAPSE_RATE, PARTIAL_COLLAPSE_DEAD_SHARE
@@ -40,7 +43,6 @@ __all__ = [
     "NEAR_COLLAPSE_ACTIVE_SHARE",
     "MI_CEILING_MARGIN",
     "latent_findings",
-    "heldout_finding",
 ]
 
 #: Every code :func:`latent_findings` can produce (for ``--fail-on`` validation).
@@ -65,7 +67,6 @@ PROBE_PCA_MARGIN = 0.02  # genevae choice: about one fold-to-fold sd on 700 cell
 #: log 2 of log M, the other cells' posteriors together weigh less at z_j than the cell's
 #: own: the estimate is saturated and only bounds I(x; z) from below.
 MI_CEILING_MARGIN = math.log(2)  # genevae choice, from the estimator's form (He et al. 2019)
-
 
 
 def _fix_below_pca(beta: float | None) -> str:
@@ -286,62 +287,6 @@ def _prior_mismatch(metrics: LatentMetrics) -> Finding:
     )
 
 
-def heldout_finding(heldout: Mapping[str, Any], label_signal: str | None = None) -> Finding:
-    """Does the latent earn its keep on held-out cells?
-
-    ``heldout`` holds, in nats per cell on the same held-out cells and in the model's
-    reconstruction convention: ``model_recon`` and ``model_kl`` (the VAE's
-    reconstruction and KL, so their sum is the negative ELBO), ``baseline_recon`` (the
-    no-latent baseline's -log p(x | library, c)) and ``n_cells``. The latent is
-    informative when gain = baseline_recon − model_recon exceeds model_kl, i.e. when
-    the VAE's negative ELBO beats the baseline.
-
-    When it does not, the finding fails: the latent memorises noise, or the model has
-    not learned yet. ``label_signal`` (e.g. ``"cell_type probe 0.65 vs chance 0.25"``),
-    given when a probe finds label information in the latent, points to the second:
-    the finding then only warns and says to train longer.
-    """
-    recon, kl, base = (float(heldout[k]) for k in ("model_recon", "model_kl", "baseline_recon"))
-    gain = base - recon
-    n_cells = int(heldout["n_cells"])
-    evidence: dict[str, float | int | str] = {
-        "heldout_cells": n_cells,
-        "model_recon": num(recon),
-        "model_kl": num(kl),
-        "baseline_recon": num(base),
-        "gain": num(gain),
-        "units": "nats per cell",
-    }
-    if gain > kl:
-        return Finding(
-            "uninformative_latent", Severity.OK,
-            f"Latent earns its keep on held-out cells: reconstruction gain over the no-latent "
-            f"baseline {fmt(gain)} > KL {fmt(kl)} nats per cell",
-            evidence,
-        )
-    measured = (f"on {n_cells} held-out cells the latent gains {fmt(gain)} nats per cell of "
-                f"reconstruction over a model with no latent (library size and conditions "
-                f"only) but costs KL {fmt(kl)}")
-    if label_signal is not None:
-        evidence["label_signal"] = label_signal
-        return Finding(
-            "uninformative_latent", Severity.WARN,
-            f"Latent not yet worth its KL: {measured}, although it carries label information "
-            f"({label_signal}): the model is probably under-trained",
-            evidence,
-            "Train longer (more --epochs, or the default epoch count), then evaluate again.",
-        )
-    return Finding(
-        "uninformative_latent", Severity.FAIL,
-        f"Uninformative latent: {measured}: it memorises noise, or has not learned yet",
-        evidence,
-        "Check that the data has structure beyond library size and conditions (a shuffled or "
-        "pure-noise matrix has none) and that training converged (see not_converged). "
-        "Otherwise raise β (double --beta), shrink the decoder (halve --n-hidden) or stop "
-        "earlier (--early-stopping-patience 5).",
-    )
-
-
 def _label_signal(metrics: LatentMetrics) -> str | None:
     """``"<label> probe B vs chance C"`` when the sampled-z probe finds label information."""
     if not metrics.probes:
@@ -367,7 +312,7 @@ def latent_findings(
         ``to_dict()`` form.
     heldout
         Held-out reconstruction of the model and of the no-latent baseline
-        (:func:`heldout_finding`), or None.
+        (:func:`~genevae.diagnosis.heldout.heldout_finding`), or None.
     beta
         The run's β, from which the fixes compute a lower one; None when unknown.
 
