@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
+from genevae.diagnosis.codes import LATENT_FINDING_CODES
 from genevae.diagnosis.findings import Severity
 from genevae.diagnosis.latent import LatentMetrics, compute_latent_metrics
 from genevae.diagnosis.latent_findings import (
-    LATENT_FINDING_CODES,
     MI_CEILING_MARGIN,
     PROBE_CHANCE_TOLERANCE,
     PROBE_PCA_MARGIN,

@@ -9,9 +9,9 @@ import pytest
 
 from genevae.conventions import effective_beta
 from genevae.diagnosis import thresholds as T
+from genevae.diagnosis.codes import FINDING_CODES
 from genevae.diagnosis.findings import Finding, Severity
 from genevae.diagnosis.rules import (
-    FINDING_CODES,
     RULES,
     collapse_rule,
     diverged_rule,

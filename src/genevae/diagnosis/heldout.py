@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from genevae.diagnosis import codes
 from genevae.diagnosis.findings import Finding, Severity
 from genevae.diagnosis.rules.common import fmt, num
 
@@ -47,7 +48,7 @@ def heldout_finding(heldout: Mapping[str, Any], label_signal: str | None = None)
     }
     if gain > kl:
         return Finding(
-            "uninformative_latent", Severity.OK,
+            codes.UNINFORMATIVE_LATENT, Severity.OK,
             f"Latent earns its keep on held-out cells: reconstruction gain over the no-latent "
             f"baseline {fmt(gain)} > KL {fmt(kl)} nats per cell",
             evidence,
@@ -58,14 +59,14 @@ def heldout_finding(heldout: Mapping[str, Any], label_signal: str | None = None)
     if label_signal is not None:
         evidence["label_signal"] = label_signal
         return Finding(
-            "uninformative_latent", Severity.WARN,
+            codes.UNINFORMATIVE_LATENT, Severity.WARN,
             f"Latent not yet worth its KL: {measured}, although it carries label information "
             f"({label_signal}): the model is probably under-trained",
             evidence,
             "Train longer (more --epochs, or the default epoch count), then evaluate again.",
         )
     return Finding(
-        "uninformative_latent", Severity.FAIL,
+        codes.UNINFORMATIVE_LATENT, Severity.FAIL,
         f"Uninformative latent: {measured}: it memorises noise, or has not learned yet",
         evidence,
         "Check that the data has structure beyond library size and conditions (a shuffled or "

@@ -19,6 +19,9 @@ objects for :func:`genevae.diagnosis.engine.diagnose`'s ``extra_findings``. Code
 - ``uninformative_latent``: on held-out cells, the reconstruction the latent gains
   over the no-latent baseline does not pay for the KL it costs; fail
   (:func:`genevae.diagnosis.heldout.heldout_finding`).
+
+The codes are named in :mod:`genevae.diagnosis.codes`
+(:data:`~genevae.diagnosis.codes.LATENT_FINDING_CODES`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from genevae.conventions import ACTIVE_UNIT_VARIANCE
+from genevae.diagnosis import codes
 from genevae.diagnosis.findings import Finding, Severity
 from genevae.diagnosis.heldout import heldout_finding
 from genevae.diagnosis.latent import LatentMetrics
@@ -37,7 +41,6 @@ from genevae.diagnosis.rules.common import fix_collapse, fmt, lower_beta, num
 from genevae.diagnosis.thresholds import ACTIVE_DIM_KL, COLLAPSE_RATE, PARTIAL_COLLAPSE_DEAD_SHARE
 
 __all__ = [
-    "LATENT_FINDING_CODES",
     "PROBE_CHANCE_TOLERANCE",
     "PROBE_PCA_MARGIN",
     "NEAR_COLLAPSE_ACTIVE_SHARE",
@@ -45,18 +48,6 @@ __all__ = [
     "latent_findings",
 ]
 
-#: Every code :func:`latent_findings` can produce (for ``--fail-on`` validation).
-LATENT_FINDING_CODES = frozenset({
-    "active_units",
-    "probe_at_majority",
-    "probe_below_pca",
-    "probe_label_is_condition",
-    "mi_at_ceiling",
-    "prior_mismatch",
-    "label_silhouette",
-    "batch_mixing",
-    "uninformative_latent",
-})
 #: Fewer than this share of latent dimensions active is collapse, not partial collapse.
 NEAR_COLLAPSE_ACTIVE_SHARE = 0.1  # genevae choice: fewer than 1 dimension in 10 in use
 #: A probe's balanced accuracy within this of chance (1 / n_classes) is "at chance".
@@ -110,13 +101,13 @@ def _active_units(metrics: LatentMetrics, beta: float | None) -> Finding:
     active_when = evidence["active_when"]
     if n_active == 0:
         return Finding(
-            "active_units", Severity.FAIL,
+            codes.ACTIVE_UNITS, Severity.FAIL,
             f"0 of {n_latent} latent dimensions active ({active_when}): posterior collapse",
             evidence, fix_collapse(beta),
         )
     if n_active / n_latent < NEAR_COLLAPSE_ACTIVE_SHARE:
         return Finding(
-            "posterior_collapse", Severity.FAIL,
+            codes.POSTERIOR_COLLAPSE, Severity.FAIL,
             f"Posterior collapse: only {n_active} of {n_latent} latent dimensions active "
             f"({active_when}); the average KL per dimension can look healthy while the rest "
             "of the latent space is dead",
@@ -125,7 +116,7 @@ def _active_units(metrics: LatentMetrics, beta: float | None) -> Finding:
     n_dead = n_latent - n_active
     if n_dead / n_latent >= PARTIAL_COLLAPSE_DEAD_SHARE:
         return Finding(
-            "active_units", Severity.WARN,
+            codes.ACTIVE_UNITS, Severity.WARN,
             f"{n_active} of {n_latent} latent dimensions active: partial collapse{rotated}",
             evidence,
             f"If the data has about {n_active} independent factors this is expected: a smaller "
@@ -133,7 +124,8 @@ def _active_units(metrics: LatentMetrics, beta: float | None) -> Finding:
             f"free bits (--free-bits 0.1) or lower β ({lower_beta(beta)}).",
         )
     return Finding(
-        "active_units", Severity.OK, f"{n_active} of {n_latent} latent dimensions active{rotated}",
+        codes.ACTIVE_UNITS, Severity.OK,
+        f"{n_active} of {n_latent} latent dimensions active{rotated}",
         evidence,
     )
 
@@ -161,7 +153,7 @@ def _information(metrics: LatentMetrics, beta: float | None) -> Finding | None:
                  f"(rate {fmt(rate)}): the latent tells fewer than two groups of cells apart")
     else:
         return None
-    return Finding("posterior_collapse", Severity.FAIL, title, evidence, fix_collapse(beta))
+    return Finding(codes.POSTERIOR_COLLAPSE, Severity.FAIL, title, evidence, fix_collapse(beta))
 
 
 def _probe_evidence(prefix: str, result: ProbeResult) -> dict[str, float | int | str]:
@@ -203,12 +195,12 @@ def _probe_at_majority(
     )
     if balanced > judged.chance_rate + PROBE_CHANCE_TOLERANCE:
         return Finding(
-            "probe_at_majority", Severity.OK,
+            codes.PROBE_AT_MAJORITY, Severity.OK,
             f"Probe on {on}: {scores} — the latent carries {label} information", evidence,
         )
     if metrics.probe_warning is not None:
         return Finding(
-            "probe_at_majority", Severity.OK,
+            codes.PROBE_AT_MAJORITY, Severity.OK,
             f"Probe on {on}: {scores} — expected, {label} is a condition of the model",
             evidence,
         )
@@ -223,7 +215,7 @@ def _probe_at_majority(
             f"{fmt(means.best_balanced_accuracy)}), but that structure is far smaller than the "
             f"posterior noise σ: the decoder never sees it. {fix_collapse(beta)}"
         )
-    return Finding("probe_at_majority", Severity.FAIL, title, evidence, recommendation)
+    return Finding(codes.PROBE_AT_MAJORITY, Severity.FAIL, title, evidence, recommendation)
 
 
 def _probe_below_pca(means: ProbeResult, pca: ProbeResult, beta: float | None) -> Finding:
@@ -240,12 +232,12 @@ def _probe_below_pca(means: ProbeResult, pca: ProbeResult, beta: float | None) -
     versus = f"{fmt(latent)} vs PCA ({pca.n_features} components) {fmt(baseline)}"
     if latent < baseline - PROBE_PCA_MARGIN:
         return Finding(
-            "probe_below_pca", Severity.WARN,
+            codes.PROBE_BELOW_PCA, Severity.WARN,
             f"Latent probes {means.label_name} worse than PCA: balanced accuracy {versus}",
             evidence, _fix_below_pca(beta),
         )
     return Finding(
-        "probe_below_pca", Severity.OK,
+        codes.PROBE_BELOW_PCA, Severity.OK,
         f"Latent probes {means.label_name} as well as PCA: balanced accuracy {versus}", evidence,
     )
 
@@ -257,14 +249,14 @@ def _mi_at_ceiling(metrics: LatentMetrics) -> Finding:
     }
     if mi >= ceiling - MI_CEILING_MARGIN:
         return Finding(
-            "mi_at_ceiling", Severity.INFO,
+            codes.MI_AT_CEILING, Severity.INFO,
             f"I(x; z) ≥ {fmt(mi)} nats: the estimate is at its ceiling log M = {fmt(ceiling)} "
             f"(M = {n_cells} cells), so it only bounds I(x; z) from below; use more cells to "
             "resolve it",
             evidence,
         )
     return Finding(
-        "mi_at_ceiling", Severity.INFO,
+        codes.MI_AT_CEILING, Severity.INFO,
         f"I(x; z) ≈ {fmt(mi)} nats, below the estimate's ceiling log M = {fmt(ceiling)}",
         evidence,
     )
@@ -280,7 +272,7 @@ def _prior_mismatch(metrics: LatentMetrics) -> Finding:
         "upper_bound": int(saturated),
     }
     return Finding(
-        "prior_mismatch", Severity.INFO,
+        codes.PRIOR_MISMATCH, Severity.INFO,
         f"Prior mismatch KL(q(z) ‖ p(z)) {relation} {fmt(metrics.prior_mismatch)} nats = rate "
         f"{fmt(metrics.rate)} − I(x; z) {fmt(metrics.mi)} (Hoffman & Johnson 2016)",
         evidence,
@@ -335,7 +327,7 @@ def latent_findings(
         findings.append(_probe_at_majority(metrics, metrics.probes, beta))
         if metrics.probe_warning is not None:
             findings.append(Finding(
-                "probe_label_is_condition", Severity.WARN,
+                codes.PROBE_LABEL_IS_CONDITION, Severity.WARN,
                 f"Probed label {metrics.label_name!r} is a condition of the model",
                 {"label": str(metrics.label_name)}, metrics.probe_warning,
             ))
@@ -345,14 +337,14 @@ def latent_findings(
     findings.append(_prior_mismatch(metrics))
     if metrics.silhouette is not None:
         findings.append(Finding(
-            "label_silhouette", Severity.INFO,
+            codes.LABEL_SILHOUETTE, Severity.INFO,
             f"Silhouette of {metrics.label_name} on the posterior means: "
             f"{fmt(metrics.silhouette)} (−1 to 1; 1 = compact, separate classes)",
             {"silhouette": num(metrics.silhouette), "label": str(metrics.label_name)},
         ))
     if metrics.batch_mixing is not None:
         findings.append(Finding(
-            "batch_mixing", Severity.INFO,
+            codes.BATCH_MIXING, Severity.INFO,
             f"Batch mixing on the posterior means: {fmt(metrics.batch_mixing)} "
             "(0 = batches separate, 1 = perfectly mixed)",
             {"batch_mixing": num(metrics.batch_mixing)},

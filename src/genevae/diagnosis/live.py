@@ -13,13 +13,14 @@ epoch.
 
 from __future__ import annotations
 
+from genevae.diagnosis import codes
 from genevae.diagnosis.rules import LIVE_RULES
 from genevae.history.history import History
 
 __all__ = ["LiveMonitor"]
 
 #: Codes that name the same problem (collapse ends either way), for the monitor's state.
-_SAME_PROBLEM = {"late_collapse": "posterior_collapse"}
+_SAME_PROBLEM = {codes.LATE_COLLAPSE: codes.POSTERIOR_COLLAPSE}
 
 
 class LiveMonitor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from genevae.diagnosis import codes
 from genevae.diagnosis.findings import Finding, Severity
 from genevae.diagnosis.rules.common import (
     FIX_LOSS_REDUCTION,
@@ -110,7 +111,7 @@ def collapse_rule(history: History) -> list[Finding]:
     if start is None:
         if n_low:
             return []
-        return [Finding("posterior_collapse", Severity.OK, "No posterior collapse", evidence)]
+        return [Finding(codes.POSTERIOR_COLLAPSE, Severity.OK, "No posterior collapse", evidence)]
     since = int(held.epochs[start])
     n_since = len(held.low) - start
     evidence.update(since_epoch=since, n_epochs_collapsed=n_since)
@@ -128,7 +129,7 @@ def collapse_rule(history: History) -> list[Finding]:
         peak_at, peak_text = peak
         evidence["peak_epoch"] = int(held.epochs[peak_at])
         return [Finding(
-            "late_collapse", Severity.FAIL,
+            codes.LATE_COLLAPSE, Severity.FAIL,
             f"Late collapse: KL fell from {peak_text} (epoch {held.epochs[peak_at]}) to "
             f"{_at_end(held)}; {stretch}{bound}",
             evidence,
@@ -137,7 +138,7 @@ def collapse_rule(history: History) -> list[Finding]:
             since,
         )]
     return [Finding(
-        "posterior_collapse", Severity.FAIL,
+        codes.POSTERIOR_COLLAPSE, Severity.FAIL,
         f"Posterior collapse: {stretch}; at epoch {held.epochs[-1]} {_at_end(held)}{bound}",
         evidence, collapse_fix(history), since,
     )]
@@ -215,10 +216,10 @@ def partial_collapse_rule(history: History) -> list[Finding]:
         "inactive_when": inactive_when,
     }
     if n_dead / n_dims < PARTIAL_COLLAPSE_DEAD_SHARE:
-        return [Finding("partial_collapse", Severity.OK,
+        return [Finding(codes.PARTIAL_COLLAPSE, Severity.OK,
                         f"{n_active} of {n_dims} latent dimensions active", evidence)]
     return [Finding(
-        "partial_collapse", Severity.WARN,
+        codes.PARTIAL_COLLAPSE, Severity.WARN,
         f"Partial collapse: {n_active} of {n_dims} latent dimensions active "
         f"({n_dead} with {inactive_when})",
         evidence,

@@ -3,6 +3,7 @@ and "Summary": red flag "Stuck high")."""
 
 from __future__ import annotations
 
+from genevae.diagnosis import codes
 from genevae.diagnosis.findings import Finding, Severity
 from genevae.diagnosis.rules.common import fmt, lower_beta, num, series
 from genevae.diagnosis.thresholds import RECON_MIN_IMPROVEMENT
@@ -43,8 +44,8 @@ def reconstruction_rule(history: History) -> list[Finding]:
         "min_improvement": RECON_MIN_IMPROVEMENT,
     }
     if improvement >= RECON_MIN_IMPROVEMENT:
-        return [Finding("reconstruction", Severity.OK, f"Reconstruction improving {span}",
+        return [Finding(codes.RECONSTRUCTION, Severity.OK, f"Reconstruction improving {span}",
                         evidence)]
     title = "Reconstruction getting worse" if improvement < 0 else "Reconstruction stuck high"
-    return [Finding("reconstruction", Severity.FAIL, f"{title} {span}", evidence, _fix(history),
+    return [Finding(codes.RECONSTRUCTION, Severity.FAIL, f"{title} {span}", evidence, _fix(history),
                     int(recon.epochs[-1]))]

@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from genevae.diagnosis import codes
 from genevae.diagnosis.findings import Finding, Severity
 from genevae.diagnosis.rules.common import fix_train_longer, fmt, num
 from genevae.diagnosis.thresholds import BETA_FULL_TOLERANCE, WARMUP_MIN_FULL_EPOCHS
@@ -121,7 +122,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
         evidence["reset_epochs"] = ", ".join(str(e) for e in window.reset_epochs)
         if window.n_judged < WARMUP_MIN_FULL_EPOCHS:
             return [Finding(
-                "kl_warmup", Severity.WARN,
+                codes.KL_WARMUP, Severity.WARN,
                 f"Cyclical β: only {window.n_judged} epochs at full β "
                 f"({fmt(window.beta_max)}) to judge KL",
                 evidence,
@@ -130,7 +131,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
                 last,
             )]
         return [Finding(
-            "kl_warmup", Severity.OK,
+            codes.KL_WARMUP, Severity.OK,
             f"Cyclical β ({len(window.reset_epochs)} reset"
             f"{'s' if len(window.reset_epochs) > 1 else ''}): KL judged on the "
             f"{window.n_judged} epochs at full β ({fmt(window.beta_max)})",
@@ -138,7 +139,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
         )]
     if window.still_rising:
         return [Finding(
-            "kl_warmup", Severity.WARN,
+            codes.KL_WARMUP, Severity.WARN,
             f"KL warm-up not finished: β still rising at the last epoch "
             f"({fmt(beta[0])} → {fmt(beta[-1])}) — KL cannot be judged at full β",
             evidence,
@@ -151,7 +152,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
     evidence["full_beta_from_epoch"] = full_from
     if window.n_judged < WARMUP_MIN_FULL_EPOCHS:
         return [Finding(
-            "kl_warmup", Severity.WARN,
+            codes.KL_WARMUP, Severity.WARN,
             f"KL warm-up finished late (epoch {full_from}): only {window.n_judged} epochs at "
             f"full β ({fmt(window.beta_max)}) to judge KL",
             evidence,
@@ -161,7 +162,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
             full_from,
         )]
     return [Finding(
-        "kl_warmup", Severity.OK,
+        codes.KL_WARMUP, Severity.OK,
         f"KL warm-up finished at epoch {full_from} (β = {fmt(window.beta_max)}); KL judged on "
         f"the {window.n_judged} epochs at full β",
         evidence,
