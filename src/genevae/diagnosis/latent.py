@@ -65,16 +65,18 @@ class LatentMetrics:
         Dimensions with posterior-mean variance above
         :data:`~genevae.conventions.ACTIVE_UNIT_VARIANCE`.
     n_directions
-        :func:`~genevae.diagnosis.latent_units.informative_directions`: the rotation-invariant count; ``None`` in
-        metrics written before it existed.
+        :func:`~genevae.diagnosis.latent_units.informative_directions`: the
+        rotation-invariant count; ``None`` in metrics written before it existed.
     posterior_mean_variance
-        (n_latent,) Var_x E_q[z_j|x] (:func:`~genevae.diagnosis.latent_units.posterior_mean_variance`).
+        (n_latent,) Var_x E_q[z_j|x]
+        (:func:`~genevae.diagnosis.latent_units.posterior_mean_variance`).
     kl_per_dim_mean
         (n_latent,) mean over cells of each dimension's KL, nats per cell.
     rate
         Σ_j kl_per_dim_mean, nats per cell.
     mi, mi_ceiling, mi_n_cells
-        I(x; z) estimate, its ceiling log M (nats) and M (:func:`~genevae.diagnosis.latent_information.mutual_information`).
+        I(x; z) estimate, its ceiling log M (nats) and M
+        (:func:`~genevae.diagnosis.latent_information.mutual_information`).
     prior_mismatch
         rate − mi, nats (:func:`~genevae.diagnosis.latent_information.prior_mismatch`).
     probes
@@ -83,9 +85,11 @@ class LatentMetrics:
     pca_baseline
         The same probe on PCA of the log-normalised input, or ``None``.
     silhouette
-        :func:`~genevae.diagnosis.latent_structure.silhouette_labels` of the posterior means, or ``None``.
+        :func:`~genevae.diagnosis.latent_structure.silhouette_labels` of the posterior
+        means, or ``None``.
     batch_mixing
-        :func:`~genevae.diagnosis.latent_structure.batch_mixing` of the posterior means, or ``None``.
+        :func:`~genevae.diagnosis.latent_structure.batch_mixing` of the posterior means,
+        or ``None``.
     label_name
         The probed label column, or ``None``.
     probe_warning
