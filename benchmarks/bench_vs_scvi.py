@@ -262,7 +262,7 @@ def knn_accuracy(latent: np.ndarray, labels: np.ndarray | None) -> float | None:
     """kNN (k = 15) accuracy of ``labels`` from ``latent``, stratified 5-fold (genevae's probe)."""
     if labels is None:
         return None
-    from genevae.diagnose.probes import probe
+    from genevae.diagnosis.probes import probe
 
     return probe(latent, labels, seed=SEED).knn.accuracy_mean
 

@@ -32,3 +32,19 @@ def test_read_is_public(tmp_path, tiny_sc):
     path = tmp_path / "cells.h5ad"
     tiny_sc.write_h5ad(path)
     assert genevae.read(path).shape == tiny_sc.shape
+
+
+def test_diagnose_stays_callable_once_the_diagnosis_package_is_loaded(tiny_sc):
+    """``genevae.diagnose`` is the function even after ``genevae.diagnosis`` is imported.
+
+    The subpackage was once called ``genevae.diagnose``: importing it replaced the
+    public function with the module, and ``genevae.diagnose(history)`` raised
+    "'module' object is not callable".
+    """
+    import genevae.diagnosis.engine  # noqa: F401 - loads the subpackage, as fitting does
+
+    model = genevae.GeneVAE(likelihood="nb", n_latent=2, n_hidden=16, epochs=2, batch_size=64)
+    history = model.fit(tiny_sc)
+    diagnosis = genevae.diagnose(history)
+    assert diagnosis.verdict == model.diagnosis.verdict
+    assert [f.code for f in diagnosis.findings] == [f.code for f in model.diagnosis.findings]

@@ -8,7 +8,7 @@ from conftest import DATA
 from genevae.commands.autofix import next_remedy
 from genevae.commands.train import train_run
 from genevae.config import build_config
-from genevae.diagnose.findings import Diagnosis, Finding, Severity
+from genevae.diagnosis.findings import Diagnosis, Finding, Severity
 
 PBMC = DATA / "pbmc68k_reduced_counts.h5ad"
 

@@ -7,7 +7,7 @@ import pytest
 
 from genevae.config import build_config
 from genevae.data.simulate import simulate_bulk
-from genevae.diagnose.engine import diagnose
+from genevae.diagnosis.engine import diagnose
 from genevae.services.fitting import fit
 from genevae.train.controller import PIState, pi_kl_weight
 

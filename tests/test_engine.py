@@ -8,17 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from genevae.diagnose.engine import (
-    FINDING_CODES,
-    HEALTHY_CONCLUSION,
-    VERDICT_PRIORITY,
-    diagnose,
-    ranked_fixes,
-    should_fail,
-)
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.live import LiveMonitor
-from genevae.diagnose.thresholds import COLLAPSE_MIN_EPOCHS
+from genevae.diagnosis.codes import FINDING_CODES, LATENT_FINDING_CODES, VERDICT_PRIORITY
+from genevae.diagnosis.engine import HEALTHY_CONCLUSION, diagnose, ranked_fixes, should_fail
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.live import LiveMonitor
+from genevae.diagnosis.thresholds import COLLAPSE_MIN_EPOCHS
 from genevae.errors import GenevaeError
 from genevae.history.history import History, HistoryMeta, kl_dim_column
 
@@ -226,6 +220,12 @@ def test_diverged_outranks_collapse():
     h = History.from_records([*h.frame.to_dict("records"), nan_row], h.meta)
     assert diagnose(h).verdict == "diverged"
     assert VERDICT_PRIORITY.index("diverged") < VERDICT_PRIORITY.index("posterior_collapse")
+
+
+def test_verdict_priority_ranks_each_known_code_once():
+    assert len(set(VERDICT_PRIORITY)) == len(VERDICT_PRIORITY)
+    assert set(VERDICT_PRIORITY) <= FINDING_CODES | LATENT_FINDING_CODES
+    assert not FINDING_CODES & LATENT_FINDING_CODES
 
 
 def test_extra_findings_are_merged_and_can_decide_the_verdict():

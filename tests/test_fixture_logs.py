@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from genevae.diagnose.engine import diagnose
-from genevae.diagnose.findings import Severity
+from genevae.diagnosis.engine import diagnose
+from genevae.diagnosis.findings import Severity
 from genevae.history.readers import read_history
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"

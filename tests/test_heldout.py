@@ -7,8 +7,8 @@ from scipy import stats
 
 from genevae.config import ModelConfig
 from genevae.data.batches import InMemoryBatches
-from genevae.diagnose.findings import Severity
-from genevae.diagnose.latent_findings import heldout_finding
+from genevae.diagnosis.findings import Severity
+from genevae.diagnosis.heldout import heldout_finding
 from genevae.model.vae import VAE
 from genevae.train.heldout import (
     fit_no_latent_baseline,

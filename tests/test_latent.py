@@ -15,25 +15,23 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 from sklearn.metrics import silhouette_score
 
-from genevae.diagnose.latent import (
-    ACTIVE_UNIT_VARIANCE,
+from genevae.conventions import ACTIVE_UNIT_VARIANCE
+from genevae.diagnosis.latent import LatentMetrics, compute_latent_metrics
+from genevae.diagnosis.latent_information import (
     MI_MIN_CELLS,
-    LatentMetrics,
+    mi_ceiling,
+    mutual_information,
+    prior_mismatch,
+)
+from genevae.diagnosis.latent_structure import batch_mixing, silhouette_labels
+from genevae.diagnosis.latent_units import (
     active_units,
-    batch_mixing,
-    check_posterior,
-    compute_latent_metrics,
-    encode_labels,
     informative_directions,
     kl_per_dim,
     kl_per_dim_summary,
-    mi_ceiling,
-    mutual_information,
     posterior_mean_variance,
-    prior_mismatch,
-    sample_posterior,
-    silhouette_labels,
 )
+from genevae.diagnosis.posterior import check_posterior, encode_labels, sample_posterior
 from genevae.errors import GenevaeError
 
 #: Squared loadings ||w_j||² of the 12 latent dimensions of the linear-Gaussian
@@ -77,6 +75,19 @@ def ppca_posterior(n_cells: int, seed: int, n_genes: int = 40, noise: float = 1.
 )
 def test_kl_per_dim_table(mean, logvar, expected):
     assert_allclose(kl_per_dim([[mean]], [[logvar]]), [[expected]], rtol=1e-12, atol=1e-15)
+
+
+def test_kl_per_dim_matches_the_models_kl():
+    """The diagnosis's numpy KL is the model's torch formula (kl_normal_standard)."""
+    import torch
+
+    from genevae.model.kl import kl_normal_standard
+
+    rng = np.random.default_rng(4)
+    qz_mean = rng.normal(0.0, 2.0, size=(200, 7))
+    qz_logvar = rng.normal(0.0, 2.0, size=(200, 7))
+    model_kl = kl_normal_standard(torch.from_numpy(qz_mean), torch.from_numpy(qz_logvar))
+    assert_allclose(kl_per_dim(qz_mean, qz_logvar), model_kl.numpy(), rtol=1e-12, atol=1e-15)
 
 
 def test_kl_per_dim_matches_monte_carlo():

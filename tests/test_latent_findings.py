@@ -8,16 +8,16 @@ import math
 import numpy as np
 import pytest
 
-from genevae.diagnose.findings import Severity
-from genevae.diagnose.latent import LatentMetrics, compute_latent_metrics
-from genevae.diagnose.latent_findings import (
-    LATENT_FINDING_CODES,
+from genevae.diagnosis.codes import LATENT_FINDING_CODES
+from genevae.diagnosis.findings import Severity
+from genevae.diagnosis.latent import LatentMetrics, compute_latent_metrics
+from genevae.diagnosis.latent_findings import (
     MI_CEILING_MARGIN,
     PROBE_CHANCE_TOLERANCE,
     PROBE_PCA_MARGIN,
     latent_findings,
 )
-from genevae.diagnose.probes import ClassifierScores, ProbeResult
+from genevae.diagnosis.probes import ClassifierScores, ProbeResult
 
 
 def scores(balanced: float, accuracy: float | None = None) -> ClassifierScores:

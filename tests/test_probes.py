@@ -15,8 +15,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import genevae.diagnose.probes as probes
-from genevae.diagnose.probes import (
+import genevae.diagnosis.probes as probes
+from genevae.diagnosis.probes import (
     PROBE_KNN_NEIGHBORS,
     PROBE_MAX_ITER,
     ProbeResult,

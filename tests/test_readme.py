@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-from genevae.diagnose import thresholds
-from genevae.diagnose.rules import FINDING_CODES
+from genevae.diagnosis import thresholds
+from genevae.diagnosis.codes import FINDING_CODES
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

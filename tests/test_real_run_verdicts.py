@@ -13,9 +13,9 @@ from pathlib import Path
 
 from conftest import REFERENCE_LOG
 
-from genevae.diagnose.engine import diagnose
-from genevae.diagnose.findings import Severity
-from genevae.diagnose.render import render_text
+from genevae.diagnosis.engine import diagnose
+from genevae.diagnosis.findings import Severity
+from genevae.diagnosis.render import render_text
 from genevae.history.readers import read_history
 
 LOGS = Path(__file__).parent / "fixtures" / "logs"
@@ -76,7 +76,7 @@ def test_live_and_final_verdicts_agree_on_the_mean_reduction_pbmc_run():
     KL falls to ≈ 0 at once and crawls back only to ~0.03 per dimension (≈ 1 nat per cell in
     total): the live warning and the final verdict both say collapse, and no posterior-mean
     variance can turn that into healthy."""
-    from genevae.diagnose.live import LiveMonitor
+    from genevae.diagnosis.live import LiveMonitor
     from genevae.history.history import History
 
     history = History.read_csv(LOGS / "real_genevae_mean_reduction_pbmc68k.csv")

@@ -9,9 +9,9 @@ import re
 import pytest
 from conftest import REFERENCE_LOG
 
-from genevae.diagnose.engine import HEALTHY_CONCLUSION, diagnose, ranked_fixes
-from genevae.diagnose.findings import Diagnosis, Finding, Severity
-from genevae.diagnose.render import render_json, render_text
+from genevae.diagnosis.engine import HEALTHY_CONCLUSION, diagnose, ranked_fixes
+from genevae.diagnosis.findings import Diagnosis, Finding, Severity
+from genevae.diagnosis.render import render_json, render_text
 from genevae.history.history import History, HistoryMeta
 
 _LINE = re.compile(

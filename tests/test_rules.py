@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from genevae.diagnose import thresholds as T
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules import (
-    FINDING_CODES,
+from genevae.conventions import effective_beta
+from genevae.diagnosis import thresholds as T
+from genevae.diagnosis.codes import FINDING_CODES
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules import (
     RULES,
     collapse_rule,
     diverged_rule,
@@ -26,8 +27,8 @@ from genevae.diagnose.rules import (
     train_val_rule,
     unstable_rule,
 )
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.units import effective_beta, kl_scale
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.units import kl_scale
 from genevae.history.history import History, HistoryMeta, kl_dim_column
 
 OK, INFO, WARN, FAIL = Severity.OK, Severity.INFO, Severity.WARN, Severity.FAIL

@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "GeneVAE": "genevae.api",
     "read": "genevae.data.io",
-    "diagnose": "genevae.diagnose.engine",
+    "diagnose": "genevae.diagnosis.engine",
     "read_history": "genevae.history.readers",
 }
 

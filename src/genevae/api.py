@@ -26,7 +26,7 @@ from genevae.config import (
     apply_preset,
     build_config,
 )
-from genevae.diagnose.findings import Diagnosis
+from genevae.diagnosis.findings import Diagnosis
 from genevae.errors import GenevaeError
 from genevae.history.history import History
 from genevae.services.fitted import FittedModel, encode, load_fitted, save_fitted

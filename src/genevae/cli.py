@@ -214,8 +214,8 @@ def _parse_map(items: Sequence[str] | None) -> dict[str, str] | None:
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
     from genevae.commands.diagnose import diagnose_log
-    from genevae.diagnose.engine import should_fail
-    from genevae.diagnose.render import render_json, render_text
+    from genevae.diagnosis.engine import should_fail
+    from genevae.diagnosis.render import render_json, render_text
 
     diagnosis = diagnose_log(args.log, format=args.format, column_map=_parse_map(args.map),
                              n_latent=args.n_latent, n_genes=args.n_genes,

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from genevae.config import RunConfig, config_to_toml
-from genevae.diagnose.findings import Diagnosis
-from genevae.diagnose.thresholds import EFFECTIVE_BETA_WARN
+from genevae.diagnosis import codes
+from genevae.diagnosis.findings import Diagnosis
+from genevae.diagnosis.thresholds import EFFECTIVE_BETA_WARN
 from genevae.files import atomic_write_text
 from genevae.report.attempts import write_attempts_report
 from genevae.runfolder import AttemptsFolder
@@ -37,14 +38,14 @@ __all__ = ["next_remedy", "auto_fix_run", "COLLAPSE_VERDICTS",
 
 #: Verdicts that call for a remedy. Partial collapse below a tenth of the dimensions is
 #: reported as posterior_collapse (latent_findings.NEAR_COLLAPSE_ACTIVE_SHARE).
-COLLAPSE_VERDICTS = ("posterior_collapse", "late_collapse", "uninformative_latent")
+COLLAPSE_VERDICTS = (codes.POSTERIOR_COLLAPSE, codes.LATE_COLLAPSE, codes.UNINFORMATIVE_LATENT)
 AUTO_FIX_WARMUP_EPOCHS = 10  # the reference document's kl_annealing_schedule default
 AUTO_FIX_FREE_BITS = 0.1  # genevae choice: the healthy band's lower edge, nats per dimension
 
 
 def _needs_remedy(diagnosis: Diagnosis) -> str | None:
     verdict = diagnosis.verdict
-    if verdict == "diverged":
+    if verdict == codes.DIVERGED:
         return "diverged"
     if verdict in COLLAPSE_VERDICTS:
         return "collapse"
@@ -63,7 +64,7 @@ def next_remedy(config: RunConfig, diagnosis: Diagnosis) -> tuple[RunConfig, str
     effective = objective.beta
     if objective.loss_reduction == "mean":
         effective = next((f.evidence.get("effective_beta") for f in diagnosis.findings
-                          if f.code == "effective_beta"), None) or objective.beta
+                          if f.code == codes.EFFECTIVE_BETA), None) or objective.beta
     if objective.loss_reduction == "mean" and effective > EFFECTIVE_BETA_WARN:
         return (replace(config, objective=replace(objective, loss_reduction="sum")),
                 f"the mean convention makes β act as {effective:.3g} on the true ELBO: "

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genevae.diagnose.engine import diagnose
-from genevae.diagnose.findings import Diagnosis
+from genevae.diagnosis.engine import diagnose
+from genevae.diagnosis.findings import Diagnosis
 from genevae.history.readers import read_history
 
 __all__ = ["diagnose_log"]

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from genevae.data.categories import obs_labels
-from genevae.diagnose.embedding import embed_2d
-from genevae.diagnose.findings import Diagnosis
+from genevae.diagnosis.embedding import embed_2d
+from genevae.diagnosis.findings import Diagnosis
 from genevae.errors import GenevaeError
 from genevae.plot.curves import save_figure
 from genevae.plot.latent import plot_latent_scatter, plot_probes

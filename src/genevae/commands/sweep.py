@@ -8,7 +8,7 @@ latent dimension, active units, the held-out negative ELBO, and the probe of
 
 The recommendation prefers the βs at which the latent is axis-aligned: its active units
 (axes whose posterior mean varies) are no more than its informative directions
-(:func:`genevae.diagnose.latent.informative_directions`, rotation-invariant) plus
+(:func:`genevae.diagnosis.latent_units.informative_directions`, rotation-invariant) plus
 :func:`alignment_slack`. Below that β the encoder spreads the same directions over
 more axes, so per-dimension KL, traversals and the active-unit count overstate the
 latent's dimension. Among the aligned βs (all βs when none is aligned, with a note),

@@ -10,8 +10,8 @@ from pathlib import Path
 from genevae.commands.evaluate import Evaluation, evaluate_cells
 from genevae.commands.report import report_run
 from genevae.config import RunConfig, build_config, config_to_toml
-from genevae.diagnose.engine import diagnose
-from genevae.diagnose.findings import Diagnosis
+from genevae.diagnosis.engine import diagnose
+from genevae.diagnosis.findings import Diagnosis
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write_text
 from genevae.runfolder import RunFolder

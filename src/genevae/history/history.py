@@ -44,12 +44,22 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from genevae.conventions import per_element_mean
 from genevae.files import atomic_write
 
-__all__ = ["History", "HistoryMeta", "SPLITS", "LossReduction", "kl_dim_column"]
+__all__ = [
+    "History",
+    "HistoryMeta",
+    "SPLITS",
+    "LossReduction",
+    "CONTROLLED_SCHEDULE",
+    "kl_dim_column",
+]
 
 SPLITS = ("train", "val")
 LossReduction = Literal["sum", "mean", "unknown"]
+#: ``HistoryMeta.kl_schedule`` of a run whose β was set by the KL controller.
+CONTROLLED_SCHEDULE = "controller"
 _META_COLUMNS = ("loss_reduction", "n_genes", "n_latent", "kl_schedule")
 
 
@@ -73,7 +83,8 @@ class HistoryMeta:
         Sizes of the modelled data and latent space, where known.
     kl_schedule
         Name of the β schedule where known (``"constant"``, ``"linear"``,
-        ``"cyclical"``, ``"sigmoid"``).
+        ``"cyclical"``, ``"sigmoid"``, or :data:`CONTROLLED_SCHEDULE` when the KL
+        controller set β).
     path
         The file read, for messages.
     notes
@@ -154,7 +165,7 @@ class History:
         if self.meta.loss_reduction == "mean":
             return kl
         if self.meta.loss_reduction == "sum" and self.meta.n_latent:
-            return kl / self.meta.n_latent
+            return per_element_mean(kl, self.meta.n_latent)
         return None
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:

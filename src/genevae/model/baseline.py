@@ -10,7 +10,7 @@ which knows everything the VAE is given except z. Its parameters per gene g:
 
 Held-out -log p(x | c) of this model against the VAE's held-out reconstruction plus
 KL (the negative ELBO) says whether the latent carries information about the cells
-(see :mod:`genevae.diagnose.latent_findings`).
+(see :mod:`genevae.diagnosis.latent_findings`).
 """
 
 from __future__ import annotations

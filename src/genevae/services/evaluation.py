@@ -3,7 +3,7 @@ evidence on prepared cells.
 
 The model-side numbers (encoder outputs, IWAE bound, no-latent baseline, traversal)
 are computed with :mod:`genevae.train.heldout`; the latent measurements come from
-:mod:`genevae.diagnose`. Nothing here draws or writes: the command does.
+:mod:`genevae.diagnosis`. Nothing here draws or writes: the command does.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from genevae.data.io import read
 from genevae.data.preprocess import PreparedData
 from genevae.data.split import split_indices, subsample_indices
 from genevae.data.streaming import BackedData, backed_cells
-from genevae.diagnose.latent import compute_latent_metrics
+from genevae.diagnosis.latent import compute_latent_metrics
 from genevae.services.fitted import EVAL_BATCH_SIZE, FittedModel, encode_batches
 from genevae.train.evaluate import evaluate
 from genevae.train.heldout import (

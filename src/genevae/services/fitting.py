@@ -13,10 +13,9 @@ from genevae.config import MAX_EVAL_TRAIN_CELLS, RunConfig
 from genevae.data.preprocess import prepare
 from genevae.data.preprocessor import Preprocessor
 from genevae.data.split import split_indices, subsample_indices
-from genevae.diagnose.live import LiveMonitor
-from genevae.diagnose.rules.schedule import CONTROLLED_SCHEDULE
+from genevae.diagnosis.live import LiveMonitor
 from genevae.errors import GenevaeError
-from genevae.history.history import HistoryMeta
+from genevae.history.history import CONTROLLED_SCHEDULE, HistoryMeta
 from genevae.runfolder import RunFolder
 from genevae.services.echo import Echo, print_line
 from genevae.services.fitted import EVAL_BATCH_SIZE, FittedModel, build_model, model_description

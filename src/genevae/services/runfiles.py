@@ -9,11 +9,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from genevae.diagnose.engine import diagnose
-from genevae.diagnose.findings import Diagnosis
-from genevae.diagnose.latent_findings import latent_findings
-from genevae.diagnose.render import parse_json, render_json, render_text
-from genevae.diagnose.units import max_beta
+from genevae.diagnosis.engine import diagnose
+from genevae.diagnosis.findings import Diagnosis
+from genevae.diagnosis.latent_findings import latent_findings
+from genevae.diagnosis.render import parse_json, render_json, render_text
+from genevae.diagnosis.units import max_beta
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write_text
 from genevae.history.history import History

@@ -12,13 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from genevae.conventions import ACTIVE_UNIT_VARIANCE
 from genevae.data.batches import BatchSource
 
-__all__ = ["SplitMetrics", "evaluate", "ACTIVE_UNIT_VARIANCE"]
-
-#: A latent dimension is active when the variance over cells of its posterior
-#: mean exceeds this (Burda et al. 2015, "Importance Weighted Autoencoders").
-ACTIVE_UNIT_VARIANCE = 1e-2
+__all__ = ["SplitMetrics", "evaluate"]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Held-out measurements that need the model: IWAE bound, no-latent baseline, traversal.
 
 The numbers computed here are handed, as plain values, to the latent-space checks
-of :mod:`genevae.diagnose`, which never touch a model.
+of :mod:`genevae.diagnosis`, which never touch a model.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ reference log's training numbers were made; ``train_*`` are eval-mode passes.
 
 from __future__ import annotations
 
+from genevae.conventions import per_element_mean
 from genevae.history.history import kl_dim_column
 from genevae.train.evaluate import SplitMetrics
 
@@ -21,7 +22,8 @@ def _split_columns(
     split: str, metrics: SplitMetrics, kl_weight: float, n_genes: int, loss_reduction: str
 ) -> dict[str, float]:
     n_latent = len(metrics.kl_per_dim)
-    recon_mean, kl_mean = metrics.recon / n_genes, metrics.kl / n_latent
+    recon_mean = per_element_mean(metrics.recon, n_genes)
+    kl_mean = per_element_mean(metrics.kl, n_latent)
     row = {
         f"{split}_loss_sum": metrics.recon + kl_weight * metrics.kl,
         f"{split}_recon_sum": metrics.recon,

@@ -33,6 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genevae.config import ObjectiveConfig, TrainConfig
+from genevae.conventions import per_element_mean
 from genevae.data.batches import BatchSource
 from genevae.history.history import History, HistoryMeta
 from genevae.history.logline import format_epoch_line
@@ -356,14 +357,16 @@ class Trainer:
                 _clip_gradients(self.parameters, clip)
             self.optimizer.step()
             if self.state.controller is not None:
-                kl_per_dim = self.dist.mean(out.kl_local.detach().mean()) / self.model.n_latent
+                kl_per_dim = per_element_mean(self.dist.mean(out.kl_local.detach().mean()),
+                                              self.model.n_latent)
                 self.state.controller = pi_kl_weight(self.state.controller, kl_per_dim,
                                                      self.objective.kl_target)
                 beta = self.state.controller.beta
             with torch.no_grad():
                 recon, kl = out.reconstruction_loss.mean(), out.kl_local.mean()
                 if mean:
-                    recon, kl = recon / self.model.n_genes, kl / self.model.n_latent
+                    recon = per_element_mean(recon, self.model.n_genes)
+                    kl = per_element_mean(kl, self.model.n_latent)
                 totals += torch.stack([out.objective.detach(), recon, kl]).to(totals.dtype) * len(batch)
             n_cells += len(batch)
         loss, recon, kl = (totals / max(n_cells, 1)).tolist()

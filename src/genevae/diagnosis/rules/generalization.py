@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import fmt, num, trailing_run
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.thresholds import (
+from genevae.diagnosis import codes
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import fmt, num, trailing_run
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.thresholds import (
     OVERFIT_FAIL_RELATIVE,
     OVERFIT_FAIL_RISE,
     OVERFIT_MIN_EPOCHS,
@@ -79,7 +80,7 @@ def train_val_rule(history: History) -> list[Finding]:
             "epoch while the model improved); validation is evaluated in eval mode."
         )
         return [Finding(
-            "val_below_train", Severity.INFO,
+            codes.VAL_BELOW_TRAIN, Severity.INFO,
             f"Validation below training in {n_below} of {len(epochs)} epochs ({numbers} at the "
             "end) — dropout is active only in training; not a problem",
             evidence,
@@ -87,14 +88,14 @@ def train_val_rule(history: History) -> list[Finding]:
     if gaps[-1] > TRAIN_VAL_GAP_WARN:
         since = int(epochs[-trailing_run(gaps > TRAIN_VAL_GAP_WARN)])
         return [Finding(
-            "train_val_gap", Severity.WARN,
+            codes.TRAIN_VAL_GAP, Severity.WARN,
             f"Validation {gaps[-1]:.0%} above training ({numbers})",
             evidence,
             f"{_REGULARISE} Early stopping keeps the best validation epoch "
             "(--early-stopping-patience 10).",
             since,
         )]
-    return [Finding("train_val_gap", Severity.OK, f"Train ≈ val ({numbers})", evidence)]
+    return [Finding(codes.TRAIN_VAL_GAP, Severity.OK, f"Train ≈ val ({numbers})", evidence)]
 
 
 def _gap_parts(history: History, epoch_row: int) -> dict[str, float]:
@@ -152,7 +153,7 @@ def overfitting_rule(history: History) -> list[Finding]:
         where = ("still at its best" if n_after == 0
                  else f"{max(rise, 0.0):.0%} of its gain above its best")
         return [Finding(
-            "overfitting", Severity.OK,
+            codes.OVERFITTING, Severity.OK,
             f"No overfitting (validation best at epoch {best_epoch}; {where} at the end)",
             evidence,
         )]
@@ -169,7 +170,7 @@ def overfitting_rule(history: History) -> list[Finding]:
     evidence["rise_relative"] = num(relative)
     failing = rise >= OVERFIT_FAIL_RISE or relative >= OVERFIT_FAIL_RELATIVE
     return [Finding(
-        "overfitting", Severity.FAIL if failing else Severity.WARN,
+        codes.OVERFITTING, Severity.FAIL if failing else Severity.WARN,
         f"Overfitting: validation best at epoch {best_epoch} ({fmt(val[best])}), then rose "
         f"{rise:.0%} of its gain ({fmt(val[-1])}) while training fell "
         f"({fmt(train[best])} → {fmt(train[-1])}){split}",

@@ -13,8 +13,9 @@ import math
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import (
+from genevae.diagnosis import codes
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import (
     FIX_LEARNING_RATE,
     Series,
     fix_train_longer,
@@ -22,8 +23,8 @@ from genevae.diagnose.rules.common import (
     num,
     series,
 )
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.thresholds import (
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.thresholds import (
     LOSS_MIN_IMPROVEMENT,
     NOT_CONVERGED_TAIL_GAIN,
     NOT_CONVERGED_TAIL_SHARE,
@@ -56,9 +57,9 @@ def loss_trend_rule(history: History) -> list[Finding]:
         "improvement": num(improvement),
     }
     if improvement >= LOSS_MIN_IMPROVEMENT:
-        return [Finding("loss_trend", Severity.OK, f"Total loss decreasing {span}", evidence)]
+        return [Finding(codes.LOSS_TREND, Severity.OK, f"Total loss decreasing {span}", evidence)]
     return [Finding(
-        "loss_trend", Severity.WARN, f"Total loss not decreasing {span}", evidence,
+        codes.LOSS_TREND, Severity.WARN, f"Total loss not decreasing {span}", evidence,
         f"{FIX_LEARNING_RATE} If the loss does not move at all, try a larger one (--lr 3e-3).",
         int(loss.epochs[-1]),
     )]
@@ -103,7 +104,7 @@ def not_converged_rule(history: History) -> list[Finding]:
         return []
     if len(loss) == 1:
         return [Finding(
-            "not_converged", Severity.FAIL,
+            codes.NOT_CONVERGED, Severity.FAIL,
             f"Not converged: one epoch ({loss.column} {fmt(loss.first)}) cannot show that the "
             "loss levelled off",
             {"series": loss.column, "n_epochs": 1},
@@ -129,13 +130,13 @@ def not_converged_rule(history: History) -> list[Finding]:
     span = f"epochs {tail_epochs[0]}–{tail_epochs[-1]}"
     if share > NOT_CONVERGED_TAIL_GAIN:
         return [Finding(
-            "not_converged", Severity.FAIL,
+            codes.NOT_CONVERGED, Severity.FAIL,
             f"Not converged: {loss.column} still falling at the end; {span} made {share:.0%} of "
             f"the run's gain (best {fmt(tail[0])} → {fmt(tail[-1])})",
             evidence, fix_train_longer(len(history)), int(loss.epochs[-1]),
         )]
     return [Finding(
-        "not_converged", Severity.OK,
+        codes.NOT_CONVERGED, Severity.OK,
         f"Loss levelled off ({span} made {max(share, 0.0):.1%} of the run's gain)",
         evidence,
     )]

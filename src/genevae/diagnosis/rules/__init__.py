@@ -2,7 +2,8 @@
 
 Each rule returns ``[]`` when the history lacks what it needs, otherwise one
 finding (ok, warn or fail) with the numbers in its title and evidence. The
-reference document's four checks come first, in its order.
+reference document's four checks come first, in its order. The codes, and the set
+of them ``--fail-on`` accepts, live in :mod:`genevae.diagnosis.codes`.
 
 =====================  ==============================================  ===================
 rule                   codes                                           file
@@ -26,21 +27,20 @@ effective_beta_rule    effective_beta                                  reduction
 
 from __future__ import annotations
 
-from genevae.diagnose.rules.collapse import collapse_rule, partial_collapse_rule
-from genevae.diagnose.rules.common import Rule
-from genevae.diagnose.rules.convergence import loss_trend_rule, not_converged_rule
-from genevae.diagnose.rules.generalization import overfitting_rule, train_val_rule
-from genevae.diagnose.rules.kl import kl_logged_rule, kl_range_rule, kl_trend_rule
-from genevae.diagnose.rules.reconstruction import reconstruction_rule
-from genevae.diagnose.rules.reduction import effective_beta_rule
-from genevae.diagnose.rules.schedule import kl_warmup_rule
-from genevae.diagnose.rules.stability import diverged_rule, unstable_rule
+from genevae.diagnosis.rules.collapse import collapse_rule, partial_collapse_rule
+from genevae.diagnosis.rules.common import Rule
+from genevae.diagnosis.rules.convergence import loss_trend_rule, not_converged_rule
+from genevae.diagnosis.rules.generalization import overfitting_rule, train_val_rule
+from genevae.diagnosis.rules.kl import kl_logged_rule, kl_range_rule, kl_trend_rule
+from genevae.diagnosis.rules.reconstruction import reconstruction_rule
+from genevae.diagnosis.rules.reduction import effective_beta_rule
+from genevae.diagnosis.rules.schedule import kl_warmup_rule
+from genevae.diagnosis.rules.stability import diverged_rule, unstable_rule
 
 __all__ = [
     "Rule",
     "RULES",
     "LIVE_RULES",
-    "FINDING_CODES",
     "reconstruction_rule",
     "kl_trend_rule",
     "kl_range_rule",
@@ -77,23 +77,3 @@ RULES: tuple[Rule, ...] = (
 
 #: Rules that make sense after every epoch of a run still in progress.
 LIVE_RULES: tuple[Rule, ...] = (diverged_rule, unstable_rule, collapse_rule, overfitting_rule)
-
-#: Every code a rule can emit (``--fail-on`` accepts these).
-FINDING_CODES: frozenset[str] = frozenset({
-    "reconstruction",
-    "kl_trend",
-    "kl_range",
-    "kl_not_logged",
-    "posterior_collapse",
-    "late_collapse",
-    "partial_collapse",
-    "loss_trend",
-    "train_val_gap",
-    "val_below_train",
-    "overfitting",
-    "not_converged",
-    "diverged",
-    "unstable",
-    "kl_warmup",
-    "effective_beta",
-})

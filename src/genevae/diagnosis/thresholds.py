@@ -1,7 +1,7 @@
 """Every number the diagnosis rules compare against, with its source.
 
 KL values are in nats per latent dimension (the scale of the reference document's
-bands, see :mod:`genevae.diagnose.units`). Loss changes are measured as shares of
+bands, see :mod:`genevae.diagnosis.units`). Loss changes are measured as shares of
 the run's *gain*, the drop from the first judged epoch to the best one, so the
 same threshold works for per-element means (≈ 0.4) and per-cell nats (≈ 1,500)
 and for losses that cross zero (Gaussian likelihood with learned variance).

@@ -33,7 +33,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 
-from genevae.diagnose.latent import check_posterior, encode_labels, sample_posterior
+from genevae.diagnosis.posterior import check_posterior, encode_labels, sample_posterior
 from genevae.errors import GenevaeError
 
 __all__ = [

@@ -3,10 +3,11 @@ and "Summary": red flag "Stuck high")."""
 
 from __future__ import annotations
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import fmt, lower_beta, num, series
-from genevae.diagnose.thresholds import RECON_MIN_IMPROVEMENT
-from genevae.diagnose.units import max_beta
+from genevae.diagnosis import codes
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import fmt, lower_beta, num, series
+from genevae.diagnosis.thresholds import RECON_MIN_IMPROVEMENT
+from genevae.diagnosis.units import max_beta
 from genevae.history.history import History
 
 __all__ = ["reconstruction_rule"]
@@ -43,8 +44,8 @@ def reconstruction_rule(history: History) -> list[Finding]:
         "min_improvement": RECON_MIN_IMPROVEMENT,
     }
     if improvement >= RECON_MIN_IMPROVEMENT:
-        return [Finding("reconstruction", Severity.OK, f"Reconstruction improving {span}",
+        return [Finding(codes.RECONSTRUCTION, Severity.OK, f"Reconstruction improving {span}",
                         evidence)]
     title = "Reconstruction getting worse" if improvement < 0 else "Reconstruction stuck high"
-    return [Finding("reconstruction", Severity.FAIL, f"{title} {span}", evidence, _fix(history),
+    return [Finding(codes.RECONSTRUCTION, Severity.FAIL, f"{title} {span}", evidence, _fix(history),
                     int(recon.epochs[-1]))]

@@ -10,10 +10,12 @@ posterior completely.
 
 from __future__ import annotations
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import FIX_LOSS_REDUCTION, num
-from genevae.diagnose.thresholds import EFFECTIVE_BETA_WARN
-from genevae.diagnose.units import effective_beta, max_beta
+from genevae.conventions import effective_beta
+from genevae.diagnosis import codes
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import FIX_LOSS_REDUCTION, num
+from genevae.diagnosis.thresholds import EFFECTIVE_BETA_WARN
+from genevae.diagnosis.units import max_beta
 from genevae.history.history import History
 
 __all__ = ["effective_beta_rule"]
@@ -41,12 +43,12 @@ def effective_beta_rule(history: History) -> list[Finding]:
     }
     if value <= EFFECTIVE_BETA_WARN:
         return [Finding(
-            "effective_beta", Severity.OK,
+            codes.EFFECTIVE_BETA, Severity.OK,
             f"Effective β relative to the true ELBO: {formula} (mean reduction)", evidence,
         )]
     same_weight = meta.n_latent / meta.n_genes
     return [Finding(
-        "effective_beta", Severity.WARN,
+        codes.EFFECTIVE_BETA, Severity.WARN,
         f"Mean reduction inflates β: effective β = {formula} relative to the true ELBO",
         evidence,
         f"{FIX_LOSS_REDUCTION} Or keep the mean reduction with β = n_latent / n_genes "

@@ -3,10 +3,10 @@
 Three shapes:
 
 - **posterior collapse**: KL per dimension stays below
-  :data:`~genevae.diagnose.thresholds.COLLAPSE_KL_PER_DIM`, or the rate (KL summed
-  over latent dimensions) below :data:`~genevae.diagnose.thresholds.COLLAPSE_RATE`
+  :data:`~genevae.diagnosis.thresholds.COLLAPSE_KL_PER_DIM`, or the rate (KL summed
+  over latent dimensions) below :data:`~genevae.diagnosis.thresholds.COLLAPSE_RATE`
   = log 2 nats per cell, for the last
-  :data:`~genevae.diagnose.thresholds.COLLAPSE_MIN_EPOCHS` full-β epochs (two for a
+  :data:`~genevae.diagnosis.thresholds.COLLAPSE_MIN_EPOCHS` full-β epochs (two for a
   latent never yet in use), and not back in the healthy band since. The rate bounds the information the latent
   holds about a cell (rate ≥ I(x; z)): below log 2 it holds less than one binary
   split of the cells, whatever the latent size;
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import (
+from genevae.diagnosis import codes
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import (
     FIX_LOSS_REDUCTION,
     fix_collapse,
     fmt,
@@ -28,9 +29,9 @@ from genevae.diagnose.rules.common import (
     num,
     trailing_run,
 )
-from genevae.diagnose.rules.kl import Information, collapsed_since, fmt_kl, information
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.thresholds import (
+from genevae.diagnosis.rules.kl import Information, collapsed_since, fmt_kl, information
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.thresholds import (
     ACTIVE_DIM_KL,
     COLLAPSE_KL_PER_DIM,
     COLLAPSE_MIN_EPOCHS,
@@ -40,7 +41,7 @@ from genevae.diagnose.thresholds import (
     LATE_COLLAPSE_MIN_PEAK_RATE,
     PARTIAL_COLLAPSE_DEAD_SHARE,
 )
-from genevae.diagnose.units import max_beta, reduction_multiplier
+from genevae.diagnosis.units import max_beta, reduction_multiplier
 from genevae.history.history import History
 
 __all__ = ["collapse_rule", "partial_collapse_rule", "collapse_fix"]
@@ -88,10 +89,10 @@ def collapse_rule(history: History) -> list[Finding]:
     reference's "≈ 0") or the rate, KL summed over latent dimensions, is below
     ``COLLAPSE_RATE`` = log 2 nats per cell: rate ≥ I(x; z), so the latent then holds
     less than one binary split of the cells, whatever its size or convention
-    (:func:`~genevae.diagnose.rules.kl.information`, validation KL first). A collapse
+    (:func:`~genevae.diagnosis.rules.kl.information`, validation KL first). A collapse
     begins after ``COLLAPSE_MIN_EPOCHS`` such epochs (``NEVER_USED_MIN_EPOCHS`` for a
     latent never yet in use) and lasts until KL is back in the healthy band
-    (:func:`~genevae.diagnose.rules.kl.collapsed_since`). Late collapse when KL had
+    (:func:`~genevae.diagnosis.rules.kl.collapsed_since`). Late collapse when KL had
     first reached the healthy band (or a rate of ``LATE_COLLAPSE_MIN_PEAK_RATE``).
     Returns [] while KL has been ≈ 0 for too few epochs: too early to tell.
     """
@@ -110,7 +111,7 @@ def collapse_rule(history: History) -> list[Finding]:
     if start is None:
         if n_low:
             return []
-        return [Finding("posterior_collapse", Severity.OK, "No posterior collapse", evidence)]
+        return [Finding(codes.POSTERIOR_COLLAPSE, Severity.OK, "No posterior collapse", evidence)]
     since = int(held.epochs[start])
     n_since = len(held.low) - start
     evidence.update(since_epoch=since, n_epochs_collapsed=n_since)
@@ -128,7 +129,7 @@ def collapse_rule(history: History) -> list[Finding]:
         peak_at, peak_text = peak
         evidence["peak_epoch"] = int(held.epochs[peak_at])
         return [Finding(
-            "late_collapse", Severity.FAIL,
+            codes.LATE_COLLAPSE, Severity.FAIL,
             f"Late collapse: KL fell from {peak_text} (epoch {held.epochs[peak_at]}) to "
             f"{_at_end(held)}; {stretch}{bound}",
             evidence,
@@ -137,7 +138,7 @@ def collapse_rule(history: History) -> list[Finding]:
             since,
         )]
     return [Finding(
-        "posterior_collapse", Severity.FAIL,
+        codes.POSTERIOR_COLLAPSE, Severity.FAIL,
         f"Posterior collapse: {stretch}; at epoch {held.epochs[-1]} {_at_end(held)}{bound}",
         evidence, collapse_fix(history), since,
     )]
@@ -215,10 +216,10 @@ def partial_collapse_rule(history: History) -> list[Finding]:
         "inactive_when": inactive_when,
     }
     if n_dead / n_dims < PARTIAL_COLLAPSE_DEAD_SHARE:
-        return [Finding("partial_collapse", Severity.OK,
+        return [Finding(codes.PARTIAL_COLLAPSE, Severity.OK,
                         f"{n_active} of {n_dims} latent dimensions active", evidence)]
     return [Finding(
-        "partial_collapse", Severity.WARN,
+        codes.PARTIAL_COLLAPSE, Severity.WARN,
         f"Partial collapse: {n_active} of {n_dims} latent dimensions active "
         f"({n_dead} with {inactive_when})",
         evidence,

@@ -2,8 +2,8 @@
 
 Both rules read the training KL (as the reference document does; validation KL
 when training KL is not logged), converted per latent dimension by
-:func:`~genevae.diagnose.units.kl_scale`, at the epochs where β is at full strength
-(:func:`~genevae.diagnose.rules.schedule.beta_window`).
+:func:`~genevae.diagnosis.units.kl_scale`, at the epochs where β is at full strength
+(:func:`~genevae.diagnosis.rules.schedule.beta_window`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import Series, fix_collapse, fmt, num, series, trailing_run
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.thresholds import (
+from genevae.diagnosis import codes
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import Series, fix_collapse, fmt, num, series, trailing_run
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.thresholds import (
     COLLAPSE_KL_PER_DIM,
     COLLAPSE_MIN_EPOCHS,
     COLLAPSE_RATE,
@@ -25,7 +26,7 @@ from genevae.diagnose.thresholds import (
     LATE_COLLAPSE_MIN_PEAK,
     NEVER_USED_MIN_EPOCHS,
 )
-from genevae.diagnose.units import KLScale, kl_scale, max_beta, rate_per_cell
+from genevae.diagnosis.units import KLScale, kl_scale, max_beta, rate_per_cell
 from genevae.history.history import History
 
 __all__ = [
@@ -194,24 +195,26 @@ def kl_trend_rule(history: History) -> list[Finding]:
             evidence["rate_threshold"] = num(COLLAPSE_RATE)
             where += f" (rate {fmt_kl(held.rate[-1])} < log 2 nats per cell)"
         return [Finding(
-            "kl_trend", Severity.WARN, f"KL {where} {span} — latent space not used",
+            codes.KL_TREND, Severity.WARN, f"KL {where} {span} — latent space not used",
             evidence, fix_collapse(max_beta(history)), int(kl.epochs[-1]),
         )]
     if last > first * (1 + KL_TREND_TOLERANCE):
         return [Finding(
-            "kl_trend", Severity.OK, f"KL increasing {span} — latent space is being used", evidence
+            codes.KL_TREND, Severity.OK, f"KL increasing {span} — latent space is being used",
+            evidence,
         )]
     if last >= first * (1 - KL_TREND_TOLERANCE):
         return [Finding(
-            "kl_trend", Severity.OK, f"KL stable {span} — latent space is being used", evidence
+            codes.KL_TREND, Severity.OK, f"KL stable {span} — latent space is being used",
+            evidence,
         )]
     if scale.bands_apply and last < _LOW:
         return [Finding(
-            "kl_trend", Severity.WARN, f"KL decreasing {span} — latent space being abandoned",
+            codes.KL_TREND, Severity.WARN, f"KL decreasing {span} — latent space being abandoned",
             evidence, fix_collapse(max_beta(history)), int(kl.epochs[-1]),
         )]
     return [Finding(
-        "kl_trend", Severity.OK,
+        codes.KL_TREND, Severity.OK,
         f"KL decreasing {span} — settling towards the prior, latent space still used", evidence,
     )]
 
@@ -240,22 +243,22 @@ def kl_range_rule(history: History) -> list[Finding]:
     if value < _LOW:
         since = int(kl.epochs[-trailing_run(kl.values < _LOW)])
         return [Finding(
-            "kl_range", Severity.WARN,
+            codes.KL_RANGE, Severity.WARN,
             f"KL below the healthy range ({fmt_kl(value)} < {_LOW:.1f}) — latent space barely used",
             evidence, fix_collapse(max_beta(history)), since,
         )]
     if value <= _HIGH:
-        return [Finding("kl_range", Severity.OK, f"KL in healthy range ({_LOW:.1f}–{_HIGH:.1f})",
-                        evidence)]
+        return [Finding(codes.KL_RANGE, Severity.OK,
+                        f"KL in healthy range ({_LOW:.1f}–{_HIGH:.1f})", evidence)]
     if value <= HIGH_KL_PER_DIM:
         return [Finding(
-            "kl_range", Severity.OK,
+            codes.KL_RANGE, Severity.OK,
             f"KL moderately high ({fmt(value)}, between {_HIGH:.1f} and {HIGH_KL_PER_DIM:.1f})",
             evidence,
         )]
     since = int(kl.epochs[-trailing_run(kl.values > HIGH_KL_PER_DIM)])
     return [Finding(
-        "kl_range", Severity.FAIL,
+        codes.KL_RANGE, Severity.FAIL,
         f"KL above {HIGH_KL_PER_DIM:.1f} per dimension ({fmt(value)}) — posterior far from prior",
         evidence,
         "The reference document reads this as underfitting or too low a β: raise β "
@@ -287,7 +290,7 @@ def kl_logged_rule(history: History) -> list[Finding]:
         return []  # nothing to judge at all: the engine says so
     logged = ", ".join(c for c in history.frame.columns if c != "epoch")
     return [Finding(
-        "kl_not_logged", Severity.FAIL,
+        codes.KL_NOT_LOGGED, Severity.FAIL,
         "KL not logged: whether the latent space is used cannot be judged, so posterior "
         "collapse cannot be ruled out",
         {"columns": logged},

@@ -25,8 +25,8 @@ import json
 import math
 from typing import Any
 
-from genevae.diagnose.engine import ranked_fixes
-from genevae.diagnose.findings import Diagnosis, Finding, Severity
+from genevae.diagnosis.engine import ranked_fixes
+from genevae.diagnosis.findings import Diagnosis, Finding, Severity
 
 __all__ = ["render_text", "render_json", "parse_json"]
 

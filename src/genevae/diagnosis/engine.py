@@ -1,16 +1,16 @@
 """Run every rule on a history and reach a verdict.
 
 The verdict is ``"healthy"`` unless a finding *fails*; then it is the code of the
-failing finding that comes first in :data:`VERDICT_PRIORITY` (root causes and the
-problems that make the latent space useless first). Every red flag of the reference
-document (KL near 0, KL above 2.0 per dimension, reconstruction stuck, diverging
-train/val) and every run that has not levelled off fails. Warnings do not change
-the verdict; the conclusion names them and their fixes are listed. Notes (severity
-``info``) explain a number and are neither.
+failing finding that comes first in :data:`~genevae.diagnosis.codes.VERDICT_PRIORITY`
+(root causes and the problems that make the latent space useless first). Every red
+flag of the reference document (KL near 0, KL above 2.0 per dimension,
+reconstruction stuck, diverging train/val) and every run that has not levelled off
+fails. Warnings do not change the verdict; the conclusion names them and their fixes
+are listed. Notes (severity ``info``) explain a number and are neither.
 
 Fixes are the recommendations of failing and warning findings, failing first,
-then by :data:`VERDICT_PRIORITY`, with any sentence already given by a more
-important fix removed.
+then by :data:`~genevae.diagnosis.codes.VERDICT_PRIORITY`, with any sentence
+already given by a more important fix removed.
 """
 
 from __future__ import annotations
@@ -18,45 +18,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from genevae.diagnose.findings import Diagnosis, Finding, Severity
-from genevae.diagnose.rules import FINDING_CODES, RULES
-from genevae.diagnose.rules.schedule import beta_window, schedule_note
-from genevae.diagnose.units import unit_notes
+from genevae.diagnosis import codes
+from genevae.diagnosis.codes import FINDING_CODES, HEALTHY, VERDICT_PRIORITY
+from genevae.diagnosis.findings import Diagnosis, Finding, Severity
+from genevae.diagnosis.rules import RULES
+from genevae.diagnosis.rules.schedule import beta_window, schedule_note
+from genevae.diagnosis.units import unit_notes
 from genevae.errors import GenevaeError
 from genevae.history.history import History
 
-__all__ = [
-    "diagnose",
-    "ranked_fixes",
-    "should_fail",
-    "FINDING_CODES",
-    "VERDICT_PRIORITY",
-    "HEALTHY_CONCLUSION",
-]
-
-#: Failing codes, most important first; codes not listed (latent-space checks
-#: computed elsewhere) come after these, in the order given.
-VERDICT_PRIORITY: tuple[str, ...] = (
-    "diverged",
-    "posterior_collapse",
-    "late_collapse",
-    "uninformative_latent",
-    "active_units",
-    "probe_at_majority",
-    "kl_not_logged",
-    "overfitting",
-    "unstable",
-    "effective_beta",
-    "kl_range",
-    "partial_collapse",
-    "kl_warmup",
-    "train_val_gap",
-    "reconstruction",
-    "kl_trend",
-    "loss_trend",
-    "not_converged",
-    "val_below_train",
-)
+__all__ = ["diagnose", "ranked_fixes", "should_fail", "HEALTHY_CONCLUSION"]
 
 #: The reference document's conclusion for a healthy run.
 HEALTHY_CONCLUSION = (
@@ -69,26 +40,28 @@ _SERIES_NOTE = (
 )
 
 _PROBLEMS = {
-    "diverged": "training diverged at epoch {epoch}; the losses became non-finite or exploded",
-    "posterior_collapse": (
+    codes.DIVERGED: "training diverged at epoch {epoch}; the losses became non-finite or exploded",
+    codes.POSTERIOR_COLLAPSE: (
         "posterior collapse from epoch {epoch}; the encoder ignores its input, so the latent "
         "space carries no information about the cells"
     ),
-    "late_collapse": (
+    codes.LATE_COLLAPSE: (
         "late posterior collapse; the latent space was used, then abandoned from epoch {epoch}"
     ),
-    "overfitting": "overfitting; validation loss has been rising since epoch {epoch}",
-    "unstable": "unstable optimisation; the loss jumps up between epochs (first at epoch {epoch})",
-    "not_converged": (
+    codes.OVERFITTING: "overfitting; validation loss has been rising since epoch {epoch}",
+    codes.UNSTABLE: (
+        "unstable optimisation; the loss jumps up between epochs (first at epoch {epoch})"
+    ),
+    codes.NOT_CONVERGED: (
         "not converged; the loss was still falling at epoch {epoch}, so the model is not "
         "finished and its latent space not yet what it will be"
     ),
-    "kl_range": (
+    codes.KL_RANGE: (
         "the posterior is far from the prior (KL above 2.0 per latent dimension from epoch "
         "{epoch}, the reference document's red flag)"
     ),
-    "reconstruction": "reconstruction is stuck high (the reference document's red flag)",
-    "kl_not_logged": (
+    codes.RECONSTRUCTION: "reconstruction is stuck high (the reference document's red flag)",
+    codes.KL_NOT_LOGGED: (
         "the log has no KL, so whether the latent space is used, or has collapsed, cannot be "
         "judged"
     ),
@@ -96,7 +69,7 @@ _PROBLEMS = {
 
 #: Curve findings that the encoder's own measurement replaces when it is given: the
 #: active-unit count from posterior means supersedes the count from per-dimension KL.
-_SUPERSEDED_BY_ENCODER = {"partial_collapse": {"active_units", "posterior_collapse"}}
+_SUPERSEDED_BY_ENCODER = {codes.PARTIAL_COLLAPSE: {codes.ACTIVE_UNITS, codes.POSTERIOR_COLLAPSE}}
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
@@ -179,7 +152,7 @@ def diagnose(history: History, extra_findings: Sequence[Finding] = ()) -> Diagno
     findings.extend(extra_findings)
     problems = _problems(findings)
     failing = [f for f in problems if f.severity is Severity.FAIL]
-    verdict = failing[0].code if failing else "healthy"
+    verdict = failing[0].code if failing else HEALTHY
     notes = [*history.meta.notes, *unit_notes(history), schedule_note(beta_window(history)),
              _SERIES_NOTE]
     return Diagnosis(tuple(findings), verdict, _conclusion(problems), tuple(notes))
@@ -188,8 +161,8 @@ def diagnose(history: History, extra_findings: Sequence[Finding] = ()) -> Diagno
 def ranked_fixes(diagnosis: Diagnosis) -> list[str]:
     """Recommendations of failing and warning findings, most important first.
 
-    Failing before warning, then by :data:`VERDICT_PRIORITY`; a sentence already
-    given by a more important fix is dropped from the later ones.
+    Failing before warning, then by :data:`~genevae.diagnosis.codes.VERDICT_PRIORITY`; a
+    sentence already given by a more important fix is dropped from the later ones.
     """
     seen: set[str] = set()
     fixes = []
@@ -217,8 +190,8 @@ def should_fail(
     fail_on
         Finding codes, e.g. ``["posterior_collapse", "diverged"]``.
     extra_codes
-        Codes of checks outside :data:`FINDING_CODES` (latent-space checks) that
-        are valid even when absent from this diagnosis.
+        Codes of checks outside :data:`~genevae.diagnosis.codes.FINDING_CODES` (latent-space
+        checks) that are valid even when absent from this diagnosis.
 
     Raises
     ------

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import FIX_LEARNING_RATE, fmt, num, series, trailing_run
-from genevae.diagnose.rules.schedule import beta_window
-from genevae.diagnose.thresholds import (
+from genevae.diagnosis import codes
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import FIX_LEARNING_RATE, fmt, num, series, trailing_run
+from genevae.diagnosis.rules.schedule import beta_window
+from genevae.diagnosis.thresholds import (
     EXPLOSION_FACTOR,
     UNSTABLE_MIN_RISES,
     UNSTABLE_RISE,
@@ -78,14 +79,14 @@ def diverged_rule(history: History) -> list[Finding]:
         return []
     found = _first_divergence(history)
     if found is None:
-        return [Finding("diverged", Severity.OK, "No divergence (losses finite)",
+        return [Finding(codes.DIVERGED, Severity.OK, "No divergence (losses finite)",
                         {"series": ", ".join(checked)})]
     row, column, what = found
     epoch = int(history.epochs[row])
     evidence: dict[str, float | int | str] = {"series": column, "epoch": epoch, "value": what}
     last_good = f" The model of epoch {epoch - 1} is the last good one." if row else ""
     return [Finding(
-        "diverged", Severity.FAIL,
+        codes.DIVERGED, Severity.FAIL,
         f"Training diverged at epoch {epoch} ({column} {what})",
         evidence,
         f"{FIX_LEARNING_RATE} Clip gradients harder (--grad-clip 1).{last_good}",
@@ -125,14 +126,14 @@ def unstable_rule(history: History) -> list[Finding]:
     }
     if len(jumps) < UNSTABLE_MIN_RISES:
         return [Finding(
-            "unstable", Severity.OK,
+            codes.UNSTABLE, Severity.OK,
             f"Loss stable (largest rise between epochs: {max(largest, 0.0):.1%} of its total gain)",
             evidence,
         )]
     jump_epochs = [int(loss.epochs[i + 1]) for i in jumps]
     evidence["jump_epochs"] = ", ".join(str(e) for e in jump_epochs)
     return [Finding(
-        "unstable", Severity.WARN,
+        codes.UNSTABLE, Severity.WARN,
         f"Unstable: loss spiked {len(jumps)} times by more than {UNSTABLE_RISE:.0%} of its "
         f"total gain (largest {largest:.0%}, first at epoch {jump_epochs[0]})",
         evidence,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding
+from genevae.diagnosis.findings import Finding
 from genevae.history.history import History
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 The trainer calls :meth:`LiveMonitor.update` with the growing history after every
 epoch. Only the rules that make sense for a run in progress take part
-(:data:`~genevae.diagnose.rules.LIVE_RULES`: divergence, instability, collapse,
+(:data:`~genevae.diagnosis.rules.LIVE_RULES`: divergence, instability, collapse,
 overfitting); "not converged" or the KL band mean nothing before the end.
 
 The live lines and the final verdict agree by construction: each live rule is the
@@ -13,13 +13,14 @@ epoch.
 
 from __future__ import annotations
 
-from genevae.diagnose.rules import LIVE_RULES
+from genevae.diagnosis import codes
+from genevae.diagnosis.rules import LIVE_RULES
 from genevae.history.history import History
 
 __all__ = ["LiveMonitor"]
 
 #: Codes that name the same problem (collapse ends either way), for the monitor's state.
-_SAME_PROBLEM = {"late_collapse": "posterior_collapse"}
+_SAME_PROBLEM = {codes.LATE_COLLAPSE: codes.POSTERIOR_COLLAPSE}
 
 
 class LiveMonitor:

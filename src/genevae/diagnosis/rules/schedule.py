@@ -3,7 +3,7 @@
 KL depends on β: during a warm-up (β rising from 0) KL starts high and falls as β
 grows, and a cyclical schedule (Fu et al. 2019) resets β to 0 every cycle. The
 KL rules therefore judge KL only on epochs at full β, the schedule's maximum
-within :data:`~genevae.diagnose.thresholds.BETA_FULL_TOLERANCE`: after a
+within :data:`~genevae.diagnosis.thresholds.BETA_FULL_TOLERANCE`: after a
 warm-up, or within the high-β parts of the cycles. While β is still rising at
 the last epoch no epoch is at full β (the target is not known from the log), and
 the warm-up rule says so: scvi-tools' default warm-up of 400 epochs never
@@ -17,12 +17,13 @@ from typing import Literal
 
 import numpy as np
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.rules.common import fix_train_longer, fmt, num
-from genevae.diagnose.thresholds import BETA_FULL_TOLERANCE, WARMUP_MIN_FULL_EPOCHS
-from genevae.history.history import History
+from genevae.diagnosis import codes
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.rules.common import fix_train_longer, fmt, num
+from genevae.diagnosis.thresholds import BETA_FULL_TOLERANCE, WARMUP_MIN_FULL_EPOCHS
+from genevae.history.history import CONTROLLED_SCHEDULE, History
 
-__all__ = ["BetaWindow", "beta_window", "kl_warmup_rule", "schedule_note", "CONTROLLED_SCHEDULE"]
+__all__ = ["BetaWindow", "beta_window", "kl_warmup_rule", "schedule_note"]
 
 ScheduleKind = Literal["unlogged", "constant", "warmup", "cyclical", "controlled"]
 
@@ -56,10 +57,6 @@ class BetaWindow:
     @property
     def n_judged(self) -> int:
         return int(self.judged.sum())
-
-
-#: ``HistoryMeta.kl_schedule`` of a run whose β was set by the KL controller.
-CONTROLLED_SCHEDULE = "controller"
 
 
 def beta_window(history: History) -> BetaWindow:
@@ -125,7 +122,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
         evidence["reset_epochs"] = ", ".join(str(e) for e in window.reset_epochs)
         if window.n_judged < WARMUP_MIN_FULL_EPOCHS:
             return [Finding(
-                "kl_warmup", Severity.WARN,
+                codes.KL_WARMUP, Severity.WARN,
                 f"Cyclical β: only {window.n_judged} epochs at full β "
                 f"({fmt(window.beta_max)}) to judge KL",
                 evidence,
@@ -134,7 +131,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
                 last,
             )]
         return [Finding(
-            "kl_warmup", Severity.OK,
+            codes.KL_WARMUP, Severity.OK,
             f"Cyclical β ({len(window.reset_epochs)} reset"
             f"{'s' if len(window.reset_epochs) > 1 else ''}): KL judged on the "
             f"{window.n_judged} epochs at full β ({fmt(window.beta_max)})",
@@ -142,7 +139,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
         )]
     if window.still_rising:
         return [Finding(
-            "kl_warmup", Severity.WARN,
+            codes.KL_WARMUP, Severity.WARN,
             f"KL warm-up not finished: β still rising at the last epoch "
             f"({fmt(beta[0])} → {fmt(beta[-1])}) — KL cannot be judged at full β",
             evidence,
@@ -155,7 +152,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
     evidence["full_beta_from_epoch"] = full_from
     if window.n_judged < WARMUP_MIN_FULL_EPOCHS:
         return [Finding(
-            "kl_warmup", Severity.WARN,
+            codes.KL_WARMUP, Severity.WARN,
             f"KL warm-up finished late (epoch {full_from}): only {window.n_judged} epochs at "
             f"full β ({fmt(window.beta_max)}) to judge KL",
             evidence,
@@ -165,7 +162,7 @@ def kl_warmup_rule(history: History) -> list[Finding]:
             full_from,
         )]
     return [Finding(
-        "kl_warmup", Severity.OK,
+        codes.KL_WARMUP, Severity.OK,
         f"KL warm-up finished at epoch {full_from} (β = {fmt(window.beta_max)}); KL judged on "
         f"the {window.n_judged} epochs at full β",
         evidence,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from genevae.diagnosis.codes import HEALTHY
+
 __all__ = ["Severity", "Finding", "Diagnosis"]
 
 
@@ -89,7 +91,7 @@ class Diagnosis:
 
     @property
     def healthy(self) -> bool:
-        return self.verdict == "healthy"
+        return self.verdict == HEALTHY
 
     def codes(self, severity: Severity | None = None) -> list[str]:
         """Codes of the findings, optionally only those of one severity."""

@@ -1,8 +1,8 @@
 """Turn latent-space measurements into findings.
 
-Reads a :class:`~genevae.diagnose.latent.LatentMetrics` (or its ``to_dict()`` form,
-e.g. read back from JSON) and returns :class:`~genevae.diagnose.findings.Finding`
-objects for :func:`genevae.diagnose.engine.diagnose`'s ``extra_findings``. Codes:
+Reads a :class:`~genevae.diagnosis.latent.LatentMetrics` (or its ``to_dict()`` form,
+e.g. read back from JSON) and returns :class:`~genevae.diagnosis.findings.Finding`
+objects for :func:`genevae.diagnosis.engine.diagnose`'s ``extra_findings``. Codes:
 
 - ``active_units``: dimensions whose posterior mean varies over cells (Burda et al.
   2015) and whose KL exceeds 0.01 nats; fail at none, warn when most are inactive;
@@ -17,8 +17,11 @@ objects for :func:`genevae.diagnose.engine.diagnose`'s ``extra_findings``. Codes
 - ``label_silhouette``, ``batch_mixing``: structure scores (informational; no
   published threshold applies to a VAE latent);
 - ``uninformative_latent``: on held-out cells, the reconstruction the latent gains
-  over the no-latent baseline (:class:`~genevae.model.baseline.NoLatentBaseline`)
-  does not pay for the KL it costs; fail.
+  over the no-latent baseline does not pay for the KL it costs; fail
+  (:func:`genevae.diagnosis.heldout.heldout_finding`).
+
+The codes are named in :mod:`genevae.diagnosis.codes`
+(:data:`~genevae.diagnosis.codes.LATENT_FINDING_CODES`).
 """
 
 from __future__ import annotations
@@ -27,34 +30,24 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from genevae.diagnose.findings import Finding, Severity
-from genevae.diagnose.latent import ACTIVE_UNIT_VARIANCE, INFORMATIVE_DIRECTION_SNR, LatentMetrics
-from genevae.diagnose.probes import ProbeResult
-from genevae.diagnose.rules.common import fix_collapse, fmt, lower_beta, num
-from genevae.diagnose.thresholds import ACTIVE_DIM_KL, COLLAPSE_RATE, PARTIAL_COLLAPSE_DEAD_SHARE
+from genevae.conventions import ACTIVE_UNIT_VARIANCE
+from genevae.diagnosis import codes
+from genevae.diagnosis.findings import Finding, Severity
+from genevae.diagnosis.heldout import heldout_finding
+from genevae.diagnosis.latent import LatentMetrics
+from genevae.diagnosis.latent_units import INFORMATIVE_DIRECTION_SNR
+from genevae.diagnosis.probes import ProbeResult
+from genevae.diagnosis.rules.common import fix_collapse, fmt, lower_beta, num
+from genevae.diagnosis.thresholds import ACTIVE_DIM_KL, COLLAPSE_RATE, PARTIAL_COLLAPSE_DEAD_SHARE
 
 __all__ = [
-    "LATENT_FINDING_CODES",
     "PROBE_CHANCE_TOLERANCE",
     "PROBE_PCA_MARGIN",
     "NEAR_COLLAPSE_ACTIVE_SHARE",
     "MI_CEILING_MARGIN",
     "latent_findings",
-    "heldout_finding",
 ]
 
-#: Every code :func:`latent_findings` can produce (for ``--fail-on`` validation).
-LATENT_FINDING_CODES = frozenset({
-    "active_units",
-    "probe_at_majority",
-    "probe_below_pca",
-    "probe_label_is_condition",
-    "mi_at_ceiling",
-    "prior_mismatch",
-    "label_silhouette",
-    "batch_mixing",
-    "uninformative_latent",
-})
 #: Fewer than this share of latent dimensions active is collapse, not partial collapse.
 NEAR_COLLAPSE_ACTIVE_SHARE = 0.1  # genevae choice: fewer than 1 dimension in 10 in use
 #: A probe's balanced accuracy within this of chance (1 / n_classes) is "at chance".
@@ -65,7 +58,6 @@ PROBE_PCA_MARGIN = 0.02  # genevae choice: about one fold-to-fold sd on 700 cell
 #: log 2 of log M, the other cells' posteriors together weigh less at z_j than the cell's
 #: own: the estimate is saturated and only bounds I(x; z) from below.
 MI_CEILING_MARGIN = math.log(2)  # genevae choice, from the estimator's form (He et al. 2019)
-
 
 
 def _fix_below_pca(beta: float | None) -> str:
@@ -109,13 +101,13 @@ def _active_units(metrics: LatentMetrics, beta: float | None) -> Finding:
     active_when = evidence["active_when"]
     if n_active == 0:
         return Finding(
-            "active_units", Severity.FAIL,
+            codes.ACTIVE_UNITS, Severity.FAIL,
             f"0 of {n_latent} latent dimensions active ({active_when}): posterior collapse",
             evidence, fix_collapse(beta),
         )
     if n_active / n_latent < NEAR_COLLAPSE_ACTIVE_SHARE:
         return Finding(
-            "posterior_collapse", Severity.FAIL,
+            codes.POSTERIOR_COLLAPSE, Severity.FAIL,
             f"Posterior collapse: only {n_active} of {n_latent} latent dimensions active "
             f"({active_when}); the average KL per dimension can look healthy while the rest "
             "of the latent space is dead",
@@ -124,7 +116,7 @@ def _active_units(metrics: LatentMetrics, beta: float | None) -> Finding:
     n_dead = n_latent - n_active
     if n_dead / n_latent >= PARTIAL_COLLAPSE_DEAD_SHARE:
         return Finding(
-            "active_units", Severity.WARN,
+            codes.ACTIVE_UNITS, Severity.WARN,
             f"{n_active} of {n_latent} latent dimensions active: partial collapse{rotated}",
             evidence,
             f"If the data has about {n_active} independent factors this is expected: a smaller "
@@ -132,7 +124,8 @@ def _active_units(metrics: LatentMetrics, beta: float | None) -> Finding:
             f"free bits (--free-bits 0.1) or lower β ({lower_beta(beta)}).",
         )
     return Finding(
-        "active_units", Severity.OK, f"{n_active} of {n_latent} latent dimensions active{rotated}",
+        codes.ACTIVE_UNITS, Severity.OK,
+        f"{n_active} of {n_latent} latent dimensions active{rotated}",
         evidence,
     )
 
@@ -160,7 +153,7 @@ def _information(metrics: LatentMetrics, beta: float | None) -> Finding | None:
                  f"(rate {fmt(rate)}): the latent tells fewer than two groups of cells apart")
     else:
         return None
-    return Finding("posterior_collapse", Severity.FAIL, title, evidence, fix_collapse(beta))
+    return Finding(codes.POSTERIOR_COLLAPSE, Severity.FAIL, title, evidence, fix_collapse(beta))
 
 
 def _probe_evidence(prefix: str, result: ProbeResult) -> dict[str, float | int | str]:
@@ -202,12 +195,12 @@ def _probe_at_majority(
     )
     if balanced > judged.chance_rate + PROBE_CHANCE_TOLERANCE:
         return Finding(
-            "probe_at_majority", Severity.OK,
+            codes.PROBE_AT_MAJORITY, Severity.OK,
             f"Probe on {on}: {scores} — the latent carries {label} information", evidence,
         )
     if metrics.probe_warning is not None:
         return Finding(
-            "probe_at_majority", Severity.OK,
+            codes.PROBE_AT_MAJORITY, Severity.OK,
             f"Probe on {on}: {scores} — expected, {label} is a condition of the model",
             evidence,
         )
@@ -222,7 +215,7 @@ def _probe_at_majority(
             f"{fmt(means.best_balanced_accuracy)}), but that structure is far smaller than the "
             f"posterior noise σ: the decoder never sees it. {fix_collapse(beta)}"
         )
-    return Finding("probe_at_majority", Severity.FAIL, title, evidence, recommendation)
+    return Finding(codes.PROBE_AT_MAJORITY, Severity.FAIL, title, evidence, recommendation)
 
 
 def _probe_below_pca(means: ProbeResult, pca: ProbeResult, beta: float | None) -> Finding:
@@ -239,12 +232,12 @@ def _probe_below_pca(means: ProbeResult, pca: ProbeResult, beta: float | None) -
     versus = f"{fmt(latent)} vs PCA ({pca.n_features} components) {fmt(baseline)}"
     if latent < baseline - PROBE_PCA_MARGIN:
         return Finding(
-            "probe_below_pca", Severity.WARN,
+            codes.PROBE_BELOW_PCA, Severity.WARN,
             f"Latent probes {means.label_name} worse than PCA: balanced accuracy {versus}",
             evidence, _fix_below_pca(beta),
         )
     return Finding(
-        "probe_below_pca", Severity.OK,
+        codes.PROBE_BELOW_PCA, Severity.OK,
         f"Latent probes {means.label_name} as well as PCA: balanced accuracy {versus}", evidence,
     )
 
@@ -256,14 +249,14 @@ def _mi_at_ceiling(metrics: LatentMetrics) -> Finding:
     }
     if mi >= ceiling - MI_CEILING_MARGIN:
         return Finding(
-            "mi_at_ceiling", Severity.INFO,
+            codes.MI_AT_CEILING, Severity.INFO,
             f"I(x; z) ≥ {fmt(mi)} nats: the estimate is at its ceiling log M = {fmt(ceiling)} "
             f"(M = {n_cells} cells), so it only bounds I(x; z) from below; use more cells to "
             "resolve it",
             evidence,
         )
     return Finding(
-        "mi_at_ceiling", Severity.INFO,
+        codes.MI_AT_CEILING, Severity.INFO,
         f"I(x; z) ≈ {fmt(mi)} nats, below the estimate's ceiling log M = {fmt(ceiling)}",
         evidence,
     )
@@ -279,66 +272,10 @@ def _prior_mismatch(metrics: LatentMetrics) -> Finding:
         "upper_bound": int(saturated),
     }
     return Finding(
-        "prior_mismatch", Severity.INFO,
+        codes.PRIOR_MISMATCH, Severity.INFO,
         f"Prior mismatch KL(q(z) ‖ p(z)) {relation} {fmt(metrics.prior_mismatch)} nats = rate "
         f"{fmt(metrics.rate)} − I(x; z) {fmt(metrics.mi)} (Hoffman & Johnson 2016)",
         evidence,
-    )
-
-
-def heldout_finding(heldout: Mapping[str, Any], label_signal: str | None = None) -> Finding:
-    """Does the latent earn its keep on held-out cells?
-
-    ``heldout`` holds, in nats per cell on the same held-out cells and in the model's
-    reconstruction convention: ``model_recon`` and ``model_kl`` (the VAE's
-    reconstruction and KL, so their sum is the negative ELBO), ``baseline_recon`` (the
-    no-latent baseline's -log p(x | library, c)) and ``n_cells``. The latent is
-    informative when gain = baseline_recon − model_recon exceeds model_kl, i.e. when
-    the VAE's negative ELBO beats the baseline.
-
-    When it does not, the finding fails: the latent memorises noise, or the model has
-    not learned yet. ``label_signal`` (e.g. ``"cell_type probe 0.65 vs chance 0.25"``),
-    given when a probe finds label information in the latent, points to the second:
-    the finding then only warns and says to train longer.
-    """
-    recon, kl, base = (float(heldout[k]) for k in ("model_recon", "model_kl", "baseline_recon"))
-    gain = base - recon
-    n_cells = int(heldout["n_cells"])
-    evidence: dict[str, float | int | str] = {
-        "heldout_cells": n_cells,
-        "model_recon": num(recon),
-        "model_kl": num(kl),
-        "baseline_recon": num(base),
-        "gain": num(gain),
-        "units": "nats per cell",
-    }
-    if gain > kl:
-        return Finding(
-            "uninformative_latent", Severity.OK,
-            f"Latent earns its keep on held-out cells: reconstruction gain over the no-latent "
-            f"baseline {fmt(gain)} > KL {fmt(kl)} nats per cell",
-            evidence,
-        )
-    measured = (f"on {n_cells} held-out cells the latent gains {fmt(gain)} nats per cell of "
-                f"reconstruction over a model with no latent (library size and conditions "
-                f"only) but costs KL {fmt(kl)}")
-    if label_signal is not None:
-        evidence["label_signal"] = label_signal
-        return Finding(
-            "uninformative_latent", Severity.WARN,
-            f"Latent not yet worth its KL: {measured}, although it carries label information "
-            f"({label_signal}): the model is probably under-trained",
-            evidence,
-            "Train longer (more --epochs, or the default epoch count), then evaluate again.",
-        )
-    return Finding(
-        "uninformative_latent", Severity.FAIL,
-        f"Uninformative latent: {measured}: it memorises noise, or has not learned yet",
-        evidence,
-        "Check that the data has structure beyond library size and conditions (a shuffled or "
-        "pure-noise matrix has none) and that training converged (see not_converged). "
-        "Otherwise raise β (double --beta), shrink the decoder (halve --n-hidden) or stop "
-        "earlier (--early-stopping-patience 5).",
     )
 
 
@@ -363,11 +300,11 @@ def latent_findings(
     Parameters
     ----------
     metrics
-        :func:`~genevae.diagnose.latent.compute_latent_metrics`'s result or its
+        :func:`~genevae.diagnosis.latent.compute_latent_metrics`'s result or its
         ``to_dict()`` form.
     heldout
         Held-out reconstruction of the model and of the no-latent baseline
-        (:func:`heldout_finding`), or None.
+        (:func:`~genevae.diagnosis.heldout.heldout_finding`), or None.
     beta
         The run's β, from which the fixes compute a lower one; None when unknown.
 
@@ -390,7 +327,7 @@ def latent_findings(
         findings.append(_probe_at_majority(metrics, metrics.probes, beta))
         if metrics.probe_warning is not None:
             findings.append(Finding(
-                "probe_label_is_condition", Severity.WARN,
+                codes.PROBE_LABEL_IS_CONDITION, Severity.WARN,
                 f"Probed label {metrics.label_name!r} is a condition of the model",
                 {"label": str(metrics.label_name)}, metrics.probe_warning,
             ))
@@ -400,14 +337,14 @@ def latent_findings(
     findings.append(_prior_mismatch(metrics))
     if metrics.silhouette is not None:
         findings.append(Finding(
-            "label_silhouette", Severity.INFO,
+            codes.LABEL_SILHOUETTE, Severity.INFO,
             f"Silhouette of {metrics.label_name} on the posterior means: "
             f"{fmt(metrics.silhouette)} (−1 to 1; 1 = compact, separate classes)",
             {"silhouette": num(metrics.silhouette), "label": str(metrics.label_name)},
         ))
     if metrics.batch_mixing is not None:
         findings.append(Finding(
-            "batch_mixing", Severity.INFO,
+            codes.BATCH_MIXING, Severity.INFO,
             f"Batch mixing on the posterior means: {fmt(metrics.batch_mixing)} "
             "(0 = batches separate, 1 = perfectly mixed)",
             {"batch_mixing": num(metrics.batch_mixing)},

@@ -15,7 +15,10 @@ three conventions (``HistoryMeta.loss_reduction``):
 
 The same mean convention also averages reconstruction over genes, which
 multiplies β by ``n_genes / n_latent`` relative to the true per-cell ELBO
-(reference facts: 0.5 · 2000 / 64 ≈ 15.6).
+(reference facts: 0.5 · 2000 / 64 ≈ 15.6). Both conversions come from
+:mod:`genevae.conventions` (:func:`~genevae.conventions.per_element_mean`,
+:func:`~genevae.conventions.effective_beta`), which the trainer that writes the mean
+convention uses too.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genevae.diagnose.thresholds import COLLAPSE_RATE, HEALTHY_KL_PER_DIM, HIGH_KL_PER_DIM
+from genevae.conventions import effective_beta, per_element_mean
+from genevae.diagnosis.thresholds import COLLAPSE_RATE, HEALTHY_KL_PER_DIM, HIGH_KL_PER_DIM
 from genevae.history.history import History, HistoryMeta
 
 __all__ = [
@@ -33,7 +37,6 @@ __all__ = [
     "rate_per_cell",
     "max_beta",
     "reduction_multiplier",
-    "effective_beta",
     "unit_notes",
 ]
 
@@ -95,7 +98,7 @@ def kl_scale(history: History, split: str) -> KLScale | None:
         )
     if reduction == "sum" and n_latent:
         return KLScale(
-            kl / n_latent, True, column,
+            per_element_mean(kl, n_latent), True, column,
             f"KL is summed over {n_latent} latent dimensions; divided by {n_latent} to compare "
             f"with the {_BAND} band.",
         )
@@ -149,22 +152,14 @@ def max_beta(history: History) -> float | None:
 
 
 def reduction_multiplier(meta: HistoryMeta) -> float | None:
-    """Factor by which the mean convention multiplies β: ``n_genes / n_latent``.
+    """Factor by which the mean convention multiplies β: ``n_genes / n_latent``, the
+    effective β of β = 1 (:func:`~genevae.conventions.effective_beta`).
 
     Returns ``None`` for other conventions or when a size is unknown.
     """
     if meta.loss_reduction != "mean" or not meta.n_genes or not meta.n_latent:
         return None
-    return meta.n_genes / meta.n_latent
-
-
-def effective_beta(beta: float, n_genes: int, n_latent: int) -> float:
-    """β relative to the true per-cell ELBO for a mean-reduced loss.
-
-    ``recon_mean + β · kl_mean = (recon_sum + β · n_genes / n_latent · kl_sum) / n_genes``,
-    so the effective weight of the summed KL is ``β · n_genes / n_latent``.
-    """
-    return beta * n_genes / n_latent
+    return effective_beta(1.0, meta.n_genes, meta.n_latent)
 
 
 def unit_notes(history: History) -> list[str]:
