@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from genevae.commands.evaluate import Evaluation, evaluate_cells
-from genevae.commands.report import report_run
 from genevae.config import RunConfig, build_config, config_to_toml
 from genevae.diagnosis.engine import diagnose
 from genevae.diagnosis.findings import Diagnosis
@@ -16,7 +15,6 @@ from genevae.errors import GenevaeError
 from genevae.files import atomic_write_text
 from genevae.runfolder import RunFolder
 from genevae.services.echo import Echo, print_line, silent
-from genevae.services.evaluation import load_cells
 from genevae.services.fitted import FittedModel, load_fitted
 from genevae.services.fitting import check_batch_size, fit_prepared, split_cells
 from genevae.services.inputs import Inputs, read_and_prepare
@@ -24,6 +22,9 @@ from genevae.services.runfiles import finish_run, prepare_run_folder, truncate_l
 from genevae.train.checkpoint import load_checkpoint
 from genevae.train.distributed import launch
 from genevae.train.trainer import TrainingResult
+
+if TYPE_CHECKING:
+    from genevae.commands.evaluate import Evaluation
 
 __all__ = ["RunResult", "train_run", "resume_run"]
 
@@ -100,6 +101,8 @@ def _conclude(
     elif training.stop_reason == "early_stopping":
         echo(f"\nearly stopping: no better validation loss since epoch {training.best_epoch}.")
     if report and training.stop_reason in FINISHED and len(training.history):
+        from genevae.commands.report import report_run
+
         echo("")
         evaluation = _evaluate(run, inputs, echo)
         echo("")
@@ -115,6 +118,9 @@ def _conclude(
 def _evaluate(run: RunFolder, inputs: Inputs, echo: Echo) -> Evaluation:
     """Evaluate the run's best model on the cells it was trained on: in memory, the
     prepared cells themselves (no second read of the file); streamed, the file again."""
+    from genevae.commands.evaluate import evaluate_cells
+    from genevae.services.evaluation import load_cells
+
     fitted = load_fitted(run.root)
     data = fitted.config.data
     if inputs.obs is None:

@@ -11,7 +11,6 @@ from typing import Any
 
 from genevae.diagnosis.engine import diagnose
 from genevae.diagnosis.findings import Diagnosis
-from genevae.diagnosis.latent_findings import latent_findings
 from genevae.diagnosis.render import parse_json, render_json, render_text
 from genevae.diagnosis.units import max_beta
 from genevae.errors import GenevaeError
@@ -103,8 +102,12 @@ def write_diagnosis(
 ) -> tuple[Diagnosis, str]:
     """Diagnose ``history`` (with the latent findings of ``metrics`` when given), write
     ``diagnosis.txt`` and ``diagnosis.json`` atomically; returns the diagnosis and its text."""
-    extra = (latent_findings(metrics["latent"], metrics.get("heldout"), max_beta(history))
-             if metrics else [])
+    extra = []
+    if metrics:
+        # the latent checks load scikit-learn: only for a run that has been evaluated
+        from genevae.diagnosis.latent_findings import latent_findings
+
+        extra = latent_findings(metrics["latent"], metrics.get("heldout"), max_beta(history))
     diagnosis = diagnose(history, extra)
     text = render_text(diagnosis)
     atomic_write_text(run.diagnosis, text + "\n")
