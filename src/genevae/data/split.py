@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 __all__ = ["split_indices", "subsample_indices"]
 
@@ -14,7 +15,10 @@ def split_indices(
     """Indices of the training and validation cells, each sorted.
 
     Stratified by ``labels`` when every class has at least two cells, so that
-    both sets see every class; otherwise a plain seeded shuffle.
+    both sets see every class; otherwise a plain seeded shuffle. Both are scikit-learn's
+    ``train_test_split(..., test_size=val_fraction, random_state=seed)``; the plain
+    shuffle is computed here, the same to the index, so that a run without labels does
+    not load scikit-learn (a second of start-up).
     """
     indices = np.arange(n_cells)
     stratify = None
@@ -22,9 +26,16 @@ def split_indices(
         _, counts = np.unique(labels, return_counts=True)
         if counts.min() >= 2:
             stratify = labels
-    train, val = train_test_split(
-        indices, test_size=val_fraction, random_state=seed, stratify=stratify
-    )
+    n_val = math.ceil(val_fraction * n_cells)  # sklearn's _validate_shuffle_split
+    if stratify is None and 0 < n_val < n_cells:
+        permutation = np.random.RandomState(seed).permutation(n_cells)  # sklearn's ShuffleSplit
+        train, val = permutation[n_val:], permutation[:n_val]
+    else:  # stratified, or a size sklearn refuses with its own message
+        from sklearn.model_selection import train_test_split
+
+        train, val = train_test_split(
+            indices, test_size=val_fraction, random_state=seed, stratify=stratify
+        )
     return np.sort(train), np.sort(val)
 
 
