@@ -26,8 +26,12 @@ light timers wrapped around the functions of each phase (nothing in ``src/`` cha
 Each timer counts its function's time minus that of the timed functions it calls, so the
 rows add up to the whole wall time. A second run of the real ``genevae train`` command
 under ``PYTHONPROFILEIMPORTTIME=1`` lists every import of the process (at start and lazy
-ones later) and what the heavy packages cost; a third, plain, gives the uninstrumented
-wall time beside the profiled one.
+ones later: ``torch._dynamo`` comes in with the first ``torch.optim`` call, matplotlib's
+backend with ``curves.png``) and what the heavy packages cost; a third, plain, gives the
+uninstrumented wall time beside the profiled one. A package's "cost in the run" is the
+cumulative time of its outermost imports, the packages they pulled in first included, so
+the rows overlap (sklearn's holds the part of scipy it loaded first; torch's holds
+``torch._dynamo``); "alone" is its import in a fresh interpreter.
 
     make bench
     .venv-bench/bin/python benchmarks/profile_phases.py                      # NB, 20 epochs
@@ -238,10 +242,17 @@ def _in(module: str, package: str) -> bool:
     return module == package or module.startswith(package + ".")
 
 
-def _parent(rows: list[tuple[int, float, float, str]], index: int) -> int | None:
-    """Index of the import that ``rows[index]`` was made inside (None at top level)."""
-    level = rows[index][0]
-    return next((j for j in range(index + 1, len(rows)) if rows[j][0] < level), None)
+def _parents(rows: list[tuple[int, float, float, str]]) -> list[int | None]:
+    """For each import, the index of the import it was made inside (None at top level):
+    the nearest later line of a lower level (``-X importtime`` prints in post-order)."""
+    parents: list[int | None] = [None] * len(rows)
+    stack: list[int] = []
+    for i in reversed(range(len(rows))):
+        while stack and rows[stack[-1]][0] >= rows[i][0]:
+            stack.pop()
+        parents[i] = stack[-1] if stack else None
+        stack.append(i)
+    return parents
 
 
 def _root(rows: list[tuple[int, float, float, str]], index: int) -> str:
@@ -254,14 +265,18 @@ def import_table(rows: list[tuple[int, float, float, str]],
     """The heavy packages: imported or not, by whom, at what cost in the run and alone."""
     lines = ["| package | imported | under the top-level import | imported by | cost in the run s "
              "| alone s |", "|---|---|---|---|---|---|"]
+    parents = _parents(rows)
     for package in HEAVY:
-        # the entries into the package: its imports made by code outside it
+        # the entries into the package: its imports not made inside another of its imports
         entries = []
         for i, row in enumerate(rows):
-            if _in(row[3], package):
-                parent = _parent(rows, i)
-                if parent is None or not _in(rows[parent][3], package):
-                    entries.append((i, parent))
+            if not _in(row[3], package):
+                continue
+            ancestor = parents[i]
+            while ancestor is not None and not _in(rows[ancestor][3], package):
+                ancestor = parents[ancestor]
+            if ancestor is None:
+                entries.append((i, parents[i]))
         if not entries:
             lines.append(f"| {package} | no | | | | |")
             continue

@@ -3,7 +3,8 @@
 spawn to exit against the whole ``genevae train`` process.
 
 It imports scvi-tools, reads the ``.h5ad``, drops genes without counts and then cells
-without counts (what genevae's preparation drops, so both tools model the same matrix),
+without counts (what genevae's preparation drops, so both tools model the same matrix;
+``--all-genes`` keeps every gene, as a script that filters nothing would),
 sets up the AnnData, trains SCVI with the benchmark's architecture and settings
 (latent 10, hidden 128, 1 layer, the given likelihood, batch 128, KL weight 1 from the
 first step, validation every epoch, no early stopping) and prints the final validation
@@ -39,16 +40,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--likelihood", choices=("nb", "zinb"), default="nb")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--split", help=".npz with 'train' and 'val' indices of the kept cells")
+    parser.add_argument("--all-genes", action="store_true",
+                        help="keep the genes without counts (only the cells without counts go)")
     args = parser.parse_args(argv)
 
     scvi.settings.seed = SEED
     adata = ad.read_h5ad(args.data)
     # genes without counts, then cells without counts (scanpy's filter_genes/filter_cells
     # with min_counts=1, without importing scanpy)
-    genes = np.asarray(adata.X.sum(axis=0)).ravel() > 0
-    adata = adata[:, genes]
-    cells = np.asarray(adata.X.sum(axis=1)).ravel() > 0
-    adata = adata[cells].copy()
+    if not args.all_genes:
+        adata = adata[:, np.asarray(adata.X.sum(axis=0)).ravel() > 0]
+    adata = adata[np.asarray(adata.X.sum(axis=1)).ravel() > 0].copy()
 
     scvi.model.SCVI.setup_anndata(adata)
     model = scvi.model.SCVI(adata, n_hidden=N_HIDDEN, n_latent=N_LATENT, n_layers=N_LAYERS,
