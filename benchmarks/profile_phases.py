@@ -372,9 +372,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\nheavy packages of a --no-report train, under -X importtime (cost in the run: "
           "the cumulative time of the package's imports made from outside it, the packages "
           "they pulled in first included; alone: importing it in a fresh interpreter)")
-    imported = {row[3].split(".")[0] for row in rows}
     print(import_table(rows, {package: import_alone(package) for package in HEAVY
-                              if package in imported}))
+                              if any(_in(row[3], package) for row in rows)}))
     if profile_text:
         print(f"\ncProfile of one run (its overhead inflates the step loop):\n{profile_text}")
 
