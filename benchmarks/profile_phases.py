@@ -1,7 +1,8 @@
 """Where the wall time of a whole ``genevae train ... --no-report`` process goes (issue 19).
 
-The NB command of ``bench_whole_process.py`` (latent 10, hidden 128, 1 layer, batch 128,
-β 1 constant, 20 epochs, validation every epoch, ``--no-report``) runs in a subprocess
+The NB command of ``bench_whole_process.py`` (``--likelihood zinb``: the ZINB one; latent
+10, hidden 128, 1 layer, batch 128, β 1 constant, 20 epochs, validation every epoch,
+``--no-report``) runs in a subprocess
 that drives ``genevae.cli.main`` exactly as the ``genevae`` console script does, with
 light timers wrapped around the functions of each phase (nothing in ``src/`` changes):
 
@@ -36,6 +37,7 @@ the rows overlap (sklearn's holds the part of scipy it loaded first; torch's hol
     make bench
     .venv-bench/bin/python benchmarks/profile_phases.py                      # NB, 20 epochs
     .venv-bench/bin/python benchmarks/profile_phases.py --repeats 3          # median per phase
+    .venv-bench/bin/python benchmarks/profile_phases.py --likelihood zinb
     .venv-bench/bin/python benchmarks/profile_phases.py --epochs 5 --cprofile  # + top functions
 """
 
@@ -187,12 +189,13 @@ def worker(argv: list[str], result: Path, cprofile: Path | None) -> None:
 # -- the parent -----------------------------------------------------------------------------
 
 
-def run_profiled(data: Path, epochs: int, folder: Path, tag: str,
-                 cprofile: bool) -> dict[str, float]:
+def run_profiled(data: Path, epochs: int, folder: Path, tag: str, cprofile: bool,
+                 likelihood: str = "nb") -> dict[str, float]:
     """One worker run: seconds per phase, interpreter start and exit included."""
     result = folder / f"{tag}.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(result),
-               "--epochs", str(epochs), "--data", str(data), "--out", str(folder / tag)]
+               "--epochs", str(epochs), "--data", str(data), "--out", str(folder / tag),
+               "--likelihood", likelihood]
     if cprofile:
         command += ["--cprofile", str(folder / f"{tag}.prof")]
     with open(folder / f"{tag}.log", "wb") as sink:
@@ -212,13 +215,13 @@ def run_profiled(data: Path, epochs: int, folder: Path, tag: str,
 
 
 def run_plain(data: Path, epochs: int, folder: Path, tag: str,
-              env: dict[str, str] | None = None) -> tuple[float, Path]:
+              env: dict[str, str] | None = None, likelihood: str = "nb") -> tuple[float, Path]:
     """The real ``genevae train`` command: wall seconds; stderr kept in a file."""
     genevae = str(Path(sys.executable).parent / "genevae")
     stderr = folder / f"{tag}.stderr"
     with open(folder / f"{tag}.log", "wb") as out, open(stderr, "wb") as err:
         started = time.perf_counter()
-        subprocess.run([genevae, *train_argv(data, epochs, folder / tag)], stdout=out,
+        subprocess.run([genevae, *train_argv(data, epochs, folder / tag, likelihood)], stdout=out,
                        stderr=err, check=True, cwd=REPO, env=env)
     return time.perf_counter() - started, stderr
 
@@ -333,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     parser.add_argument("--repeats", type=int, default=1, help="profiled runs (median per phase)")
     parser.add_argument("--data", type=Path, default=REAL_DATA)
+    parser.add_argument("--likelihood", choices=("nb", "zinb"), default="nb")
     parser.add_argument("--cprofile", nargs="?", const="", default=None,
                         help="also print the top functions by cumulative time (cProfile)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -340,21 +344,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     data = args.data.resolve()
     if args.worker:
-        worker(train_argv(data, args.epochs, Path(args.out)), Path(args.worker),
+        worker(train_argv(data, args.epochs, Path(args.out), args.likelihood), Path(args.worker),
                Path(args.cprofile) if args.cprofile else None)
         return
     load = Path("/proc/loadavg").read_text().split()[0]
     with tempfile.TemporaryDirectory(prefix="profile_phases_") as tmp:
         folder = Path(tmp)
-        runs = [run_profiled(data, args.epochs, folder, f"profiled_{i}", False)
+        runs = [run_profiled(data, args.epochs, folder, f"profiled_{i}", False, args.likelihood)
                 for i in range(args.repeats)]
-        plain, _ = run_plain(data, args.epochs, folder, "plain")
+        plain, _ = run_plain(data, args.epochs, folder, "plain", likelihood=args.likelihood)
         env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
-        _, stderr = run_plain(data, args.epochs, folder, "importtime", env)
+        _, stderr = run_plain(data, args.epochs, folder, "importtime", env, args.likelihood)
         rows = parse_importtime(stderr.read_text(errors="replace"))
         profile_text = None
         if args.cprofile is not None:
-            run_profiled(data, args.epochs, folder, "cprofile", True)
+            run_profiled(data, args.epochs, folder, "cprofile", True, args.likelihood)
             import pstats
             from io import StringIO
 
@@ -362,7 +366,8 @@ def main(argv: list[str] | None = None) -> None:
             stats = pstats.Stats(str(folder / "cprofile.prof"), stream=stream)
             stats.sort_stats("cumulative").print_stats(35)
             profile_text = stream.getvalue()
-    print(f"\ngenevae train phases: {data.name}, NB, {args.epochs} epochs, --no-report, "
+    print(f"\ngenevae train phases: {data.name}, {args.likelihood.upper()}, {args.epochs} epochs, "
+          "--no-report, "
           f"{args.repeats} profiled run(s), median; 1-minute load {load} at start")
     print(format_phases(runs))
     print(f"\nthe same command uninstrumented: {plain:.2f} s wall "
