@@ -46,6 +46,8 @@ $(BENCH_VENV)/.installed: pyproject.toml setup.py src/genevae/model/_count_kerne
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_BIN)/python benchmarks/bench_readers.py
 	$(BENCH_BIN)/python benchmarks/bench_vs_scvi.py
+	$(BENCH_BIN)/python benchmarks/bench_whole_process.py
+	$(BENCH_BIN)/python benchmarks/profile_phases.py
 
 # Issue 18: genevae's verdicts on the committed corpus of real training logs against the
 # truth measured from each trained model (benchmarks/diagnosis/README.md). Not in CI.
