@@ -55,15 +55,20 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-REPO = Path(__file__).resolve().parent.parent
-#: The real dataset, relative to the repository root (a 10x mouse brain subset).
-REAL_DATA = REPO / "../shared/data/tenx_mouse_brain_10k_subset.h5ad"
+# The dataset and the shared model settings are the in-process benchmark's.
+from bench_vs_scvi import (  # noqa: E402  (benchmarks/ is the script's folder on sys.path)
+    BATCH_SIZE,
+    LIKELIHOODS,
+    N_HIDDEN,
+    N_LATENT,
+    N_LAYERS,
+    REAL_DATA,
+    REPO,
+    SEED,
+    VAL_FRACTION,
+)
+
 SCVI_SCRIPT = Path(__file__).resolve().parent / "scvi_whole_run.py"
-LIKELIHOODS = ("nb", "zinb")
-N_HIDDEN, N_LATENT, N_LAYERS = 128, 10, 1
-BATCH_SIZE = 128
-VAL_FRACTION = 0.1
-SEED = 0
 DEFAULT_EPOCHS = 20
 DEFAULT_PAIRS = 3
 #: Issue 19's bound on genevae's validation -ELBO above scvi-tools'.
