@@ -1,11 +1,14 @@
 """The command line end to end: simulate -> train -> embed, with real files."""
 
+import json
 import re
+from pathlib import Path
 
 import anndata as ad
 import pytest
 
 from genevae.cli import main
+from genevae.errors import EXIT_VERDICT
 
 LINE = re.compile(r"^epoch \d{3} \| train loss=\S+ recon=\S+ kl=\S+ \| val loss=\S+$")
 RUN_FILES = ("config.toml", "history.csv", "curves.png", "diagnosis.txt",
@@ -55,6 +58,20 @@ def test_python_m_genevae_runs():
     done = subprocess.run([sys.executable, "-m", "genevae", "--version"], capture_output=True,
                           text=True, check=True)
     assert done.stdout.startswith("genevae ")
+
+
+@pytest.mark.parametrize(("flags", "status"), [([], 0),
+                                                (["--fail-on", "posterior_collapse"], EXIT_VERDICT)])
+def test_the_command_exits_with_mains_status_and_all_its_output(flags, status):
+    """``cli.run`` leaves with os._exit: the status is main's and a pipe gets every line."""
+    import subprocess
+    import sys
+
+    log = Path(__file__).parent / "fixtures" / "logs" / "run_collapse_huge_beta.log"
+    done = subprocess.run([sys.executable, "-m", "genevae", "diagnose", str(log), "--json",
+                           *flags], capture_output=True, text=True)
+    assert done.returncode == status, done.stderr
+    assert json.loads(done.stdout)["verdict"] == "posterior_collapse"
 
 
 # -- genevae diagnose ------------------------------------------------------------------

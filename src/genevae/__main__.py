@@ -1,7 +1,5 @@
 """``python -m genevae``."""
 
-import sys
+from genevae.cli import run
 
-from genevae.cli import main
-
-sys.exit(main())
+run()

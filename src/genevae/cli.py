@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from genevae import __version__
 from genevae.errors import EXIT_USER_ERROR, EXIT_VERDICT, GenevaeError
@@ -389,5 +390,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> NoReturn:
+    """The ``genevae`` command and ``python -m genevae``: :func:`main`, then exit at once.
+
+    Every file is written (atomically, flushed to disk) before :func:`main` returns, so
+    the process flushes its streams and logging and leaves with ``os._exit``: finalising
+    an interpreter that holds torch (and ``torch._dynamo``, which ``torch.optim`` loads)
+    takes about a second and frees nothing a user waits for. What escapes :func:`main`
+    (argparse's exit for ``--help`` or a usage error, an unexpected error) still ends the
+    process the usual way.
+    """
+    status = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing left to say
+            pass
+    os._exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
