@@ -172,7 +172,7 @@ def _resolve_config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from genevae.commands.train import resume_run, train_run
+    from genevae.commands.train import FINISHED, resume_run, train_run
 
     if args.resume:
         result = resume_run(args.resume, report=args.report)
@@ -181,7 +181,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         out = args.out or str(Path("runs") / Path(config.data.path).stem)
         result = train_run(config, out, overwrite=args.overwrite, report=args.report,
                            auto_fix=args.auto_fix, max_attempts=args.max_attempts)
-    return 0 if result.training.stop_reason in ("completed", "early_stopping") else 1
+    return 0 if result.training.stop_reason in FINISHED else 1
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

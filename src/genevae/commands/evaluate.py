@@ -19,7 +19,7 @@ from genevae.runfolder import RunFolder
 from genevae.services.echo import Echo, print_line
 from genevae.services.evaluation import IWAE_SAMPLES, Cells, load_cells, measure
 from genevae.services.fitted import FittedModel, load_fitted
-from genevae.services.runfiles import read_history, write_diagnosis, write_metrics
+from genevae.services.runfiles import read_run_history, write_diagnosis, write_metrics
 
 __all__ = ["Evaluation", "evaluate_run", "evaluate_cells"]
 
@@ -108,6 +108,6 @@ def evaluate_cells(
     probes = plot_probes(found.metrics["latent"])
     if probes is not None:
         save_figure(probes, run.figure("probes"))
-    diagnosis, text = write_diagnosis(run, read_history(run), found.metrics)
+    diagnosis, text = write_diagnosis(run, read_run_history(run), found.metrics)
     echo(f"wrote {run.metrics}; verdict: {diagnosis.verdict}")
     return Evaluation(found.metrics, diagnosis, text)

@@ -7,8 +7,8 @@ from pathlib import Path
 from genevae.report.page import write_report
 from genevae.runfolder import RunFolder
 from genevae.services.runfiles import (
-    read_history,
     read_metrics,
+    read_run_history,
     write_diagnosis,
     write_history_figures,
 )
@@ -19,7 +19,7 @@ __all__ = ["report_run"]
 def report_run(run_dir: str | Path) -> Path:
     """Write ``report.html`` of a run folder (figures of its history drawn first)."""
     run = RunFolder(Path(run_dir))
-    history = read_history(run, "give a folder written by genevae train.")
+    history = read_run_history(run, "give a folder written by genevae train.")
     write_history_figures(run, history)
     if not run.diagnosis_json.exists():
         write_diagnosis(run, history, read_metrics(run))

@@ -26,7 +26,7 @@ from genevae.train.trainer import TrainingResult
 if TYPE_CHECKING:
     from genevae.commands.evaluate import Evaluation
 
-__all__ = ["RunResult", "train_run", "resume_run"]
+__all__ = ["FINISHED", "RunResult", "train_run", "resume_run"]
 
 #: How a training that ran to its end stopped (the run is evaluated and reported).
 FINISHED = ("completed", "early_stopping")

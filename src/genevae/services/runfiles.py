@@ -22,7 +22,7 @@ from genevae.services.echo import Echo, print_line
 __all__ = [
     "prepare_run_folder",
     "truncate_log",
-    "read_history",
+    "read_run_history",
     "write_history_figures",
     "read_metrics",
     "write_metrics",
@@ -58,7 +58,7 @@ def truncate_log(run: RunFolder, n_epochs: int) -> None:
     atomic_write_text(run.log, "".join(line + "\n" for line in lines[:n_epochs]))
 
 
-def read_history(run: RunFolder, hint: str = "is this a genevae run folder?") -> History:
+def read_run_history(run: RunFolder, hint: str = "is this a genevae run folder?") -> History:
     """The run's ``history.csv``; a clear error naming the folder when it has none."""
     if not run.history.exists():
         raise GenevaeError(f"{run.root}: no history.csv; {hint}")
