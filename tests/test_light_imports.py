@@ -109,3 +109,21 @@ print(json.dumps({{
     if result["torch"]:
         pytest.fail(f"{len(result['torch'])} torch modules loaded; genevae modules loaded: "
                     f"{', '.join(result['genevae'])}", pytrace=False)
+
+
+def test_train_without_report_loads_neither_torch_dynamo_nor_sklearn(sc_h5ad, tmp_path):
+    """``torch.optim`` imports ``torch._dynamo`` (1.0-1.4 s); the flat-parameter trainer
+    steps with :class:`~genevae.train.adamw.FlatAdamW` instead (issue 19)."""
+    script = f"""
+import json, sys
+from genevae.cli import main
+
+status = main(["-q", "train", "--data", {str(sc_h5ad)!r}, "--out", {str(tmp_path / "run")!r},
+               "--epochs", "2", "--no-report"])
+print(json.dumps({{"status": status, "loaded": sorted(
+    m for m in sys.modules if m in ("torch._dynamo", "sklearn", "matplotlib.pyplot"))}}))
+"""
+    done = _python("-c", script)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result == {"status": 0, "loaded": []}

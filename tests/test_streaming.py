@@ -75,7 +75,7 @@ def _source(n_cells, batch_size, chunk_size, shuffle=True, seed=0):
     def read(positions):
         values = torch.as_tensor(positions, dtype=torch.float32)
         reads.append(len(positions))
-        return values[:, None], values
+        return lambda rows: (values[rows, None], values[rows])
 
     reads: list[int] = []
     codes = torch.arange(n_cells)[:, None]

@@ -136,7 +136,8 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--config", metavar="TOML", help="settings file ([data], [model], ...)")
     output.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
     output.add_argument("--no-report", dest="report", action="store_false",
-                        help="skip the evaluation and report.html at the end")
+                        help="skip the evaluation, the figures and report.html at the end "
+                        "(genevae report RUN draws them later)")
     output.add_argument("--auto-fix", action="store_true",
                         help="on collapse, partial collapse or divergence, apply the ranked remedy "
                         "and retrain (attempts in OUT/attempt_<k>)")

@@ -110,7 +110,9 @@ def _conclude(
         diagnosis = evaluation.diagnosis
         echo(f"\nreport: {report_run(run.root)}")
     else:
-        diagnosis = finish_run(run, training.history, echo)
+        diagnosis = finish_run(run, training.history, echo, figures=report)
+        if not report:
+            echo(f"\ncurves, figures and report.html: genevae report {run.root}")
     echo(f"\nrun folder: {run.root}")
     return RunResult(fitted, training, diagnosis, run)
 

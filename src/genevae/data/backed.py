@@ -155,8 +155,8 @@ class BackedCsr:
         position = 0
         while position < len(rows):
             start = int(rows[position])
-            stop = min(start + chunk_size, self.n_cells)
-            end = int(np.searchsorted(rows, stop, side="left"))
+            end = int(np.searchsorted(rows, min(start + chunk_size, self.n_cells), side="left"))
+            stop = int(rows[end - 1]) + 1  # read up to the last row asked for, not a whole chunk
             parts.append(self.rows(start, stop)[rows[position:end] - start])
             position = end
         if not parts:

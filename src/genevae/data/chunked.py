@@ -12,6 +12,9 @@ The order depends only on ``(seed, epoch)``: the cells of a load are shuffled wi
 the generator :class:`~genevae.data.batches.InMemoryBatches` uses, so a load that
 holds every cell gives exactly the in-memory batches. Without shuffling, loads are
 consecutive cells and the batches those of the in-memory source.
+
+A load stays as the reader keeps it (sparse rows for a backed file) and each batch is
+made model-ready on its own, so an epoch never holds a dense copy of a whole load.
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ import torch
 
 from genevae.data.batches import Batch, epoch_generator
 
-__all__ = ["ChunkedBatches", "BLOCKS_PER_CHUNK", "block_order_seed"]
+__all__ = ["BLOCKS_PER_CHUNK", "ChunkedBatches", "LoadedCells", "Reader", "block_order_seed"]
 
 #: Blocks read per load: a load mixes this many random places of the file, so that
 #: a file sorted by cell type still gives mixed batches (genevae choice; the
 #: "block shuffling" of scDataset, Sarkar et al. 2025, with a fetch factor of 8).
 BLOCKS_PER_CHUNK = 8
 
-#: Reads the cells at sorted positions: returns x (n, n_genes) and library (n,).
-Reader = Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor]]
+#: The cells of one load: ``cells(rows)`` gives model-ready ``x`` (len(rows), n_genes)
+#: and ``library`` (len(rows),) of the load's cells ``rows`` (int64, any order).
+LoadedCells = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+#: Reads the cells at sorted positions (one load) and returns its :data:`LoadedCells`.
+Reader = Callable[[np.ndarray], LoadedCells]
 
 
 def block_order_seed(seed: int, epoch: int) -> int:
@@ -103,25 +110,31 @@ class ChunkedBatches:
         generator = epoch_generator(self.seed, epoch) if self.shuffle else None
         left: Batch | None = None  # cells of the previous load not yet in a batch
         for positions in self.loads(epoch):
-            x, library = self.read(positions)
+            cells = self.read(positions)
             conditions = self.conditions[torch.as_tensor(positions, device=self.conditions.device)]
-            if generator is not None:
-                order = torch.randperm(len(positions), generator=generator).to(x.device)
-                x, library, conditions = x[order], library[order], conditions[order]
+            n_cells = len(positions)
+            order = (torch.randperm(n_cells, generator=generator) if generator is not None
+                     else torch.arange(n_cells))
+
+            def batch(first: int, stop: int) -> Batch:
+                rows = order[first:stop]
+                x, library = cells(rows)
+                return Batch(x, library, conditions[rows.to(conditions.device)])
+
             start = 0
             if left is not None:  # the previous load's rest opens this load's first batch
-                start = min(self.batch_size - len(left), x.shape[0])
-                x_head, library_head = torch.cat([left.x, x[:start]]), torch.cat([left.library, library[:start]])
-                left = Batch(x_head, library_head, torch.cat([left.conditions, conditions[:start]]))
+                start = min(self.batch_size - len(left), n_cells)
+                head = batch(0, start)
+                left = Batch(torch.cat([left.x, head.x]), torch.cat([left.library, head.library]),
+                             torch.cat([left.conditions, head.conditions]))
                 if len(left) < self.batch_size:
                     continue
                 yield left
                 left = None
-            n_full = start + (x.shape[0] - start) // self.batch_size * self.batch_size
+            n_full = start + (n_cells - start) // self.batch_size * self.batch_size
             for first in range(start, n_full, self.batch_size):
-                stop = first + self.batch_size
-                yield Batch(x[first:stop], library[first:stop], conditions[first:stop])
-            if n_full < x.shape[0]:
-                left = Batch(x[n_full:], library[n_full:], conditions[n_full:])
+                yield batch(first, first + self.batch_size)
+            if n_full < n_cells:
+                left = batch(n_full, n_cells)
         if left is not None:
             yield left

@@ -28,7 +28,7 @@ import torch
 from genevae.config import DataConfig
 from genevae.data.backed import BackedCsr
 from genevae.data.categories import fit_categories, obs_labels
-from genevae.data.chunked import ChunkedBatches
+from genevae.data.chunked import ChunkedBatches, LoadedCells
 from genevae.data.normalisation import (
     DEFAULT_TARGET_SUM,
     column_sums,
@@ -188,7 +188,18 @@ class BackedData:
         self, cells: np.ndarray, device: torch.device | str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Model-ready ``(x, library)`` of sorted ``cells``, (n, n_genes) and (n,)."""
-        x, library = self.preprocessor.transform_matrix(self.read_cells(cells))
+        return self._model_ready(self.read_cells(cells), device)
+
+    def load(self, cells: np.ndarray, device: torch.device | str | None = None) -> LoadedCells:
+        """Read sorted ``cells`` from disk once; the result gives any of them model-ready
+        (rows index ``cells``), a batch at a time, so the load itself stays sparse."""
+        raw = self.read_cells(cells)
+        return lambda rows: self._model_ready(raw[rows.numpy()], device)
+
+    def _model_ready(
+        self, raw: sp.csr_matrix, device: torch.device | str | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x, library = self.preprocessor.transform_matrix(raw)
         x, library = torch.from_numpy(x), torch.from_numpy(library)
         if device is None or torch.device(device).type == "cpu":
             return x, library
@@ -209,7 +220,7 @@ class BackedData:
         indices = np.asarray(indices, dtype=np.int64)
         device = torch.device(device) if device is not None else torch.device("cpu")
         return ChunkedBatches(
-            lambda positions: self.tensors(indices[positions], device),
+            lambda positions: self.load(indices[positions], device),
             self.conditions[torch.as_tensor(indices)].to(device),
             batch_size, shuffle, seed, self.chunk_size,
         )

@@ -122,11 +122,14 @@ def read_diagnosis(run: RunFolder) -> Diagnosis:
     return parse_json(run.diagnosis_json.read_text(encoding="utf-8"))
 
 
-def finish_run(run: RunFolder | None, history: History, echo: Echo = print_line) -> Diagnosis:
+def finish_run(run: RunFolder | None, history: History, echo: Echo = print_line,
+               figures: bool = True) -> Diagnosis:
     """Diagnose the history from the log alone, print it, and (with ``run``) write the
-    curves and the diagnosis files."""
+    diagnosis files and, with ``figures``, the curves (``genevae report`` draws them
+    later; without them no matplotlib is loaded)."""
     if run is not None and len(history):
-        write_history_figures(run, history, latent=False)
+        if figures:
+            write_history_figures(run, history, latent=False)
         diagnosis, text = write_diagnosis(run, history)
     else:
         diagnosis = diagnose(history)

@@ -65,7 +65,7 @@ class FlatParameters:
                    else g.reshape(-1) for p, g in zip(self._params, grads, strict=True)],
                   out=self.parameter.grad)
 
-    def optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    def optimizer_state(self, optimizer: Any) -> dict[str, Any]:
         """The state dict of ``optimizer`` (over the flat parameter) as it would be over
         the model's parameters: one entry of each per-element state per tensor."""
         state = optimizer.state_dict()
@@ -77,7 +77,7 @@ class FlatParameters:
                   for group in state["param_groups"]]
         return {"state": per_tensor, "param_groups": groups}
 
-    def load_optimizer_state(self, optimizer: torch.optim.Optimizer,
+    def load_optimizer_state(self, optimizer: Any,
                              state: Mapping[str, Any]) -> None:
         """Load a per-tensor state dict (from :meth:`optimizer_state` or an optimiser over
         the model's parameters) into ``optimizer`` over the flat parameter."""
