@@ -115,16 +115,10 @@ class ChunkedBatches:
             n_cells = len(positions)
             order = (torch.randperm(n_cells, generator=generator) if generator is not None
                      else torch.arange(n_cells))
-
-            def batch(first: int, stop: int) -> Batch:
-                rows = order[first:stop]
-                x, library = cells(rows)
-                return Batch(x, library, conditions[rows.to(conditions.device)])
-
             start = 0
             if left is not None:  # the previous load's rest opens this load's first batch
                 start = min(self.batch_size - len(left), n_cells)
-                head = batch(0, start)
+                head = _batch(cells, conditions, order[:start])
                 left = Batch(torch.cat([left.x, head.x]), torch.cat([left.library, head.library]),
                              torch.cat([left.conditions, head.conditions]))
                 if len(left) < self.batch_size:
@@ -133,8 +127,14 @@ class ChunkedBatches:
                 left = None
             n_full = start + (n_cells - start) // self.batch_size * self.batch_size
             for first in range(start, n_full, self.batch_size):
-                yield batch(first, first + self.batch_size)
+                yield _batch(cells, conditions, order[first : first + self.batch_size])
             if n_full < n_cells:
-                left = batch(n_full, n_cells)
+                left = _batch(cells, conditions, order[n_full:])
         if left is not None:
             yield left
+
+
+def _batch(cells: LoadedCells, conditions: torch.Tensor, rows: torch.Tensor) -> Batch:
+    """The batch of a load's cells ``rows``."""
+    x, library = cells(rows)
+    return Batch(x, library, conditions[rows.to(conditions.device)])
