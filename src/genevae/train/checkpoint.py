@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,64 @@ import torch
 from genevae.errors import GenevaeError
 from genevae.files import atomic_write
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+__all__ = ["BackgroundWriter", "save_checkpoint", "load_checkpoint", "snapshot"]
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically (temporary file, then rename)."""
     with atomic_write(path) as tmp:
         torch.save(state, tmp)
+
+
+def snapshot(state: Any) -> Any:
+    """A copy of ``state`` that later training cannot change: tensors cloned, dicts and
+    lists copied (recursively), anything else (numbers, strings) kept."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {key: snapshot(value) for key, value in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(snapshot(value) for value in state)
+    return state
+
+
+class BackgroundWriter:
+    """Run file writes on one background thread, in the order they were submitted.
+
+    A checkpoint takes 10-15 ms to serialise and sync (2.4 MB at 715 genes) and a run
+    writes up to two per epoch, with the history: 0.4 s of a 20-epoch run that the
+    training steps need not wait for (issue 19). Each write is still atomic (see
+    :func:`save_checkpoint`); :meth:`flush` waits for all of them and raises the first
+    error, which a later :meth:`submit` raises too. Give it data that nothing changes
+    afterwards (:func:`snapshot`).
+    """
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+
+    def submit(self, write: Callable[..., None], *args: Any) -> None:
+        """Queue ``write(*args)``; raise the error of an earlier write that failed."""
+        self._raise_failed()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genevae-write")
+        self._pending.append(self._executor.submit(write, *args))
+
+    def flush(self) -> None:
+        """Wait until every queued write is on disk; raise the first error."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def _raise_failed(self) -> None:
+        still = []
+        for future in self._pending:
+            if not future.done():
+                still.append(future)
+            elif future.exception() is not None:
+                self._pending = []
+                raise future.exception()
+        self._pending = still
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from genevae.history.logline import format_epoch_line
 from genevae.model.networks import set_matmul_dtype
 from genevae.runfolder import RunFolder
 from genevae.train.adamw import FlatAdamW
-from genevae.train.checkpoint import save_checkpoint
+from genevae.train.checkpoint import BackgroundWriter, save_checkpoint, snapshot
 from genevae.train.controller import PIState, pi_kl_weight
 from genevae.train.distributed import SINGLE_PROCESS, Distributed
 from genevae.train.evaluate import evaluate
@@ -201,6 +201,7 @@ class Trainer:
             else FlatAdamW(self.flat.parameter, lr=train.lr, weight_decay=train.weight_decay)
         )
         self.state = TrainerState()
+        self.writer = BackgroundWriter()  # checkpoints and history.csv, off the training path
 
     # -- checkpoints -------------------------------------------------------
     def checkpoint_state(self) -> dict[str, Any]:
@@ -225,14 +226,18 @@ class Trainer:
         torch.set_rng_state(checkpoint["rng_state"])
         self.state = TrainerState.from_dict(checkpoint["trainer"])
 
-    def _write_last(self) -> None:
+    def _write_checkpoints(self, best: bool = False) -> None:
+        """Queue ``last.pt`` (and with ``best`` ``best.pt``) of the state as it is now."""
         if self.run is not None:
-            save_checkpoint(self.run.last_checkpoint, self.checkpoint_state())
+            state = snapshot(self.checkpoint_state())
+            if best:
+                self.writer.submit(save_checkpoint, self.run.best_checkpoint, state)
+            self.writer.submit(save_checkpoint, self.run.last_checkpoint, state)
 
     def _write_history(self) -> History:
         history = History.from_records(self.state.records, self.meta)
         if self.run is not None:
-            history.to_csv(self.run.history)
+            self.writer.submit(history.to_csv, self.run.history)
         return history
 
     # -- the loop ----------------------------------------------------------
@@ -247,8 +252,19 @@ class Trainer:
         ``train_eval_batches`` is the fixed training subsample evaluated in eval mode.
         """
         keep_freed_memory()  # steps reuse their buffers instead of page-faulting new ones
+        try:
+            return self._fit(train_batches, val_batches, train_eval_batches)
+        finally:
+            self.writer.flush()  # every checkpoint and history.csv on disk before returning
+
+    def _fit(
+        self,
+        train_batches: BatchSource,
+        val_batches: BatchSource,
+        train_eval_batches: BatchSource,
+    ) -> TrainingResult:
         if self.state.epochs_done == 0:
-            self._write_last()  # a resumable state exists from the first step on
+            self._write_checkpoints()  # a resumable state exists from the first step on
         stop_reason: StopReason = "completed"
         diverged_epoch = None
         show_bar = sys.stdout.isatty()
@@ -293,9 +309,7 @@ class Trainer:
                 if self.run is not None:
                     with open(self.run.log, "a", encoding="utf-8") as log:
                         log.write(format_epoch_line(record) + "\n")
-                    if improved:
-                        save_checkpoint(self.run.best_checkpoint, self.checkpoint_state())
-                    self._write_last()
+                    self._write_checkpoints(best=improved)
                 history = self._write_history()
                 if self.on_epoch is not None:
                     for line in self.on_epoch(history):
