@@ -1,11 +1,10 @@
 import pickle
+import threading
 
 import pytest
 import torch
 
 from genevae.errors import GenevaeError
-import threading
-
 from genevae.train.checkpoint import BackgroundWriter, load_checkpoint, save_checkpoint, snapshot
 
 

@@ -176,6 +176,20 @@ def test_clipping_matches_torch(max_norm: float) -> None:
     assert norm <= max_norm * (1 + 1e-6)
 
 
+@pytest.mark.parametrize("max_norm", [0.05, 10.0, 1e3])
+def test_clipping_one_flat_parameter_is_bit_identical_to_torch(max_norm: float) -> None:
+    """The flat parameter's shortcut (one norm, one scaling) gives upstream's bits."""
+    from genevae.train.trainer import _clip_gradients
+
+    for seed in range(5):
+        grad = torch.randn(200_003, generator=torch.Generator().manual_seed(seed)) * 0.1 ** seed
+        ours, theirs = (torch.nn.Parameter(torch.zeros_like(grad)) for _ in range(2))
+        ours.grad, theirs.grad = grad.clone(), grad.clone()
+        _clip_gradients([ours], max_norm)
+        torch.nn.utils.clip_grad_norm_([theirs], max_norm)
+        assert torch.equal(ours.grad, theirs.grad)
+
+
 def test_decoder_dropout_can_differ_from_the_encoder() -> None:
     from genevae.config import ModelConfig
     from genevae.model.vae import VAE

@@ -408,10 +408,15 @@ def _clip_gradients(parameters: list[torch.Tensor], max_norm: float) -> None:
     nearly every step scales); elsewhere reading the norm would wait for the device, so
     the gradients are always multiplied (by 1 when within bounds)."""
     grads = [p.grad for p in parameters if p.grad is not None]
-    norm = torch.nn.utils.get_total_norm(grads)
+    # one tensor (the flat parameter): upstream's arithmetic without its per-device grouping
+    flat = len(grads) == 1
+    norm = torch.linalg.vector_norm(grads[0]) if flat else torch.nn.utils.get_total_norm(grads)
     # upstream's factor is min(1, max_norm / (norm + 1e-6)); NaN norms scale, as upstream
     if norm.device.type != "cpu" or not norm + 1e-6 <= max_norm:
-        torch.nn.utils.clip_grads_with_norm_(parameters, max_norm, norm)
+        if flat:
+            grads[0].mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+        else:
+            torch.nn.utils.clip_grads_with_norm_(parameters, max_norm, norm)
 
 
 def _diverged_record(epoch: int, beta: float) -> dict[str, float]:
