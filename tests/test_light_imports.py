@@ -113,17 +113,29 @@ print(json.dumps({{
 
 def test_train_without_report_loads_neither_torch_dynamo_nor_sklearn(sc_h5ad, tmp_path):
     """``torch.optim`` imports ``torch._dynamo`` (1.0-1.4 s); the flat-parameter trainer
-    steps with :class:`~genevae.train.adamw.FlatAdamW` instead (issue 19)."""
+    steps with :class:`~genevae.train.adamw.FlatAdamW` instead (issue 19). The command
+    also flushes subnormal floats to zero on every thread (``flush_denormals``)."""
     script = f"""
 import json, sys
 from genevae.cli import main
 
 status = main(["-q", "train", "--data", {str(sc_h5ad)!r}, "--out", {str(tmp_path / "run")!r},
                "--epochs", "2", "--no-report"])
-print(json.dumps({{"status": status, "loaded": sorted(
+import torch
+# subnormal products, computed on every OpenMP thread: all flushed to 0 (FTZ) since main
+subnormal = int((torch.full((1 << 21,), 1e-30) * 1e-10).count_nonzero())
+print(json.dumps({{"status": status, "subnormal": subnormal, "loaded": sorted(
     m for m in sys.modules if m in ("torch._dynamo", "sklearn", "matplotlib.pyplot"))}}))
 """
     done = _python("-c", script)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     result = json.loads(done.stdout.splitlines()[-1])
-    assert result == {"status": 0, "loaded": []}
+    assert result == {"status": 0, "subnormal": 0, "loaded": []}
+
+
+def test_without_flushing_subnormals_survive():
+    """The control of the check above: torch keeps subnormals unless told otherwise."""
+    done = _python("-c", "import torch; "
+                   "print(int((torch.full((1 << 21,), 1e-30) * 1e-10).count_nonzero()))")
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == 1 << 21

@@ -20,6 +20,9 @@ from genevae.errors import EXIT_USER_ERROR, EXIT_VERDICT, GenevaeError
 
 __all__ = ["main", "build_parser"]
 
+#: The commands that train or run a model (the others never import torch).
+TORCH_COMMANDS = frozenset({"train", "embed", "evaluate", "sweep", "demo"})
+
 # CLI option -> (config section, key). Options left unset keep the value from the
 # config file, then the preset, then the dataclass default.
 _OPTION_TARGETS: dict[str, tuple[str, str]] = {
@@ -380,6 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.quiet)
     try:
+        if args.command in TORCH_COMMANDS:
+            from genevae.train.precision import flush_denormals
+
+            flush_denormals()  # before torch starts its threads, which inherit the mode
         return args.handler(args)
     except GenevaeError as error:
         if args.debug:
