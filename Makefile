@@ -48,6 +48,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_BIN)/python benchmarks/bench_vs_scvi.py
 	$(BENCH_BIN)/python benchmarks/bench_whole_process.py
 	$(BENCH_BIN)/python benchmarks/profile_phases.py
+	$(BENCH_BIN)/python benchmarks/bench_scale.py --repeats 2
 
 # Issue 18: genevae's verdicts on the committed corpus of real training logs against the
 # truth measured from each trained model (benchmarks/diagnosis/README.md). Not in CI.

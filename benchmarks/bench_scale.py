@@ -19,15 +19,14 @@ slows whichever run it overlaps); ``--slice-only`` skips the 1M-cell run.
 The generated files go to a temporary folder under the working directory (about
 1 GB for 1M cells) and are deleted at the end unless ``--keep``.
 
-Measured 2026-12-02 on the 2-core development machine, shared with other jobs
-(load average about 6, so absolute cells/s are low and noisy), ``--repeats 1``:
-1M file written in 33 s (0.86 GB); in memory, 100,000 cells: peak RSS 2.32 GB,
-337 cells/s; streamed, 100,000 cells: 0.84 GB, 252 cells/s; streamed, 1,000,000
-cells: peak RSS 1.08 GB, 282 cells/s, 0.84 of the in-memory throughput. A later
-``--slice-only`` run, while another job's test suite ran, gave 1120 cells/s in
-memory and 614 streamed (0.55): the throughput ratio is not settled on a shared
-machine; run it with ``--repeats 3`` on an idle one. Reading and transforming a
-chunk costs about 40 µs per cell against about 800 µs per cell of training.
+Issue 19's goals, also checked here: streamed 1M cells/s within 25% of in-memory
+cells/s, and at least 10,000 cells/s (NB, 2,000 genes, 2 cores).
+
+Measured 2026-12-06 at 00df661 on the idle 2-core machine, ``--repeats 2``: 1M file
+written in 39 s (0.86 GB); in memory, 100,000 cells: peak RSS 1.38 GB, 18,310 cells/s
+(the faster repeat); streamed, 100,000 cells: 0.84 GB, 17,008 cells/s (0.93); streamed,
+1,000,000 cells: peak RSS 0.84 GB, 16,033 cells/s, 0.88 of the in-memory throughput.
+Before the session's changes (374ed9f): 20,818, 14,982 and 15,683 cells/s (0.75).
 """
 
 from __future__ import annotations

@@ -17,8 +17,10 @@ light timers wrapped around the functions of each phase (nothing in ``src/`` cha
   ``Trainer.__init__``);
 - training steps (``Trainer._train_epoch``), evaluation passes
   (``genevae.train.evaluate.evaluate``, train subsample and validation each epoch),
-  checkpoint writes (``save_checkpoint``: ``last.pt`` every epoch, ``best.pt`` when the
-  validation loss improves), ``history.csv`` writes, the live diagnosis
+  checkpoint writes (``last.pt`` every epoch, ``best.pt`` when the validation loss
+  improves; written on a background thread, so what counts is the main thread's snapshot
+  and queueing, ``Trainer._write_checkpoints``, and the wait for the last writes,
+  ``BackgroundWriter.flush``), ``history.csv`` writes, the live diagnosis
   (``LiveMonitor.update``), and the rest of ``Trainer.fit`` (records, log lines);
 - end of run: ``curves.png`` (``write_history_figures``, matplotlib's import included),
   the diagnosis (``write_diagnosis``), the rest of ``finish_run`` (printing);
@@ -94,7 +96,10 @@ TIMED = (
     ("genevae.train.trainer", "Trainer.fit", "epoch bookkeeping"),
     ("genevae.train.trainer", "Trainer._train_epoch", "training steps"),
     ("genevae.train.trainer", "evaluate", "evaluation passes"),
-    ("genevae.train.trainer", "save_checkpoint", "checkpoint writes"),
+    # checkpoints and history.csv are written on a background thread: what the main
+    # thread spends is the snapshot and the queueing, and the wait for the last writes
+    ("genevae.train.trainer", "Trainer._write_checkpoints", "checkpoint writes"),
+    ("genevae.train.checkpoint", "BackgroundWriter.flush", "checkpoint writes"),
     ("genevae.train.trainer", "Trainer._write_history", "history.csv writes"),
     ("genevae.diagnosis.live", "LiveMonitor.update", "live diagnosis"),
     ("genevae.commands.train", "finish_run", "end of run, other"),
@@ -184,6 +189,9 @@ def worker(argv: list[str], result: Path, cprofile: Path | None) -> None:
     payload = {"phases": phases, "calls": dict(timer.calls), "started": _STARTED}
     payload["ended"] = time.time()
     result.write_text(json.dumps(payload))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # as genevae.cli.run leaves: no interpreter finalisation
 
 
 # -- the parent -----------------------------------------------------------------------------
