@@ -377,13 +377,19 @@ def _configure_logging(quiet: bool) -> None:
     root.propagate = False
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``genevae`` command; returns the exit status."""
+def main(argv: Sequence[str] | None = None, own_process: bool = False) -> int:
+    """Entry point of the ``genevae`` command; returns the exit status.
+
+    ``own_process``: the caller started this process for the command (:func:`run`), so
+    the command may set process-wide state: the commands that run a model flush subnormal
+    floats to zero (:func:`~genevae.train.precision.flush_denormals`). Called from Python
+    (tests, notebooks) the floating-point mode of the process is left as it is.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.quiet)
     try:
-        if args.command in TORCH_COMMANDS:
+        if own_process and args.command in TORCH_COMMANDS:
             from genevae.train.precision import flush_denormals
 
             flush_denormals()  # before torch starts its threads, which inherit the mode
@@ -408,7 +414,7 @@ def run() -> NoReturn:
     (argparse's exit for ``--help`` or a usage error, an unexpected error) still ends the
     process the usual way.
     """
-    status = main()
+    status = main(own_process=True)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
