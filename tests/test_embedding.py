@@ -1,0 +1,27 @@
+"""The 2-D picture of the latent means: UMAP on exact neighbours, PCA when UMAP cannot."""
+
+import numpy as np
+from sklearn.neighbors import KNeighborsClassifier
+
+from genevae.diagnosis.embedding import EMBED_MAX_CELLS, embed_2d
+
+
+def test_umap_keeps_separated_groups_apart():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=6.0, size=(4, 10))
+    labels = np.repeat(np.arange(4), 150)
+    means = centres[labels] + rng.normal(size=(len(labels), 10))
+    embedded = embed_2d(means, seed=0)
+    assert embedded.method == "UMAP" and embedded.note is None
+    assert embedded.coords.shape == (600, 2) and np.isfinite(embedded.coords).all()
+    # each cell's 5 nearest cells in the picture are of its own group
+    probe = KNeighborsClassifier(n_neighbors=5).fit(embedded.coords, labels)
+    assert probe.score(embedded.coords, labels) > 0.98
+
+
+def test_large_inputs_are_subsampled_and_tiny_ones_fall_back_to_pca():
+    means = np.random.default_rng(1).normal(size=(EMBED_MAX_CELLS + 7, 3))
+    embedded = embed_2d(means, seed=0, method="pca")
+    assert len(embedded.rows) == EMBED_MAX_CELLS and embedded.method == "PCA"
+    tiny = embed_2d(means[:2], seed=0)
+    assert tiny.method == "PCA" and "UMAP failed" in tiny.note
