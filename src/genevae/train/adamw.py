@@ -73,10 +73,6 @@ class FlatAdamW:
                 maximize=False, grad_scale=None, found_inf=None,
             )
 
-    def zero_grad(self) -> None:
-        """Zero the gradient in place (the model's ``.grad`` are views into it)."""
-        self.parameter.grad.zero_()
-
     def state_dict(self) -> dict[str, Any]:
         """``torch.optim.AdamW.state_dict()``'s layout: the state of parameter 0."""
         groups = [{**group, "params": [0]} for group in self.param_groups]
