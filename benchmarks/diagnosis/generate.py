@@ -6,11 +6,12 @@ One torch thread, one training at a time (a shared 2-core machine). Runs are see
 ``--only`` regenerates some runs and keeps the others' entries. ``--plan heldout``
 trains the held-out runs of ``heldout_plan.py`` instead, into ``heldout/`` unless
 ``--corpus`` names another folder; ``--plan heldout2`` those of ``heldout2_plan.py``,
-into ``heldout2/``.
+into ``heldout2/``; ``--plan heldout3`` those of ``heldout3_plan.py``, into ``heldout3/``.
 
     .venv-bench/bin/python benchmarks/diagnosis/generate.py [--only RUN_ID ...]
     .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout [--corpus DIR]
     .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout2 [--corpus DIR]
+    .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout3 [--corpus DIR]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 from bench_data import load_dataset
 from corpus_plan import corpus_plan
 from heldout2_plan import heldout2_plan
+from heldout3_plan import heldout3_plan
 from heldout_plan import heldout_plan
 from runs import RunSpec, SourceResult
 from truth import classify
@@ -50,6 +52,10 @@ PLANS = {
                  "generated once, to be scored once after the rules are final): one entry "
                  "per trained run; true_class is measured from the model "
                  "(benchmarks/diagnosis/truth.py)."),
+    "heldout3": (heldout3_plan, HERE / "heldout3",
+                 "Issue 18 diagnosis benchmark, third held-out runs (heldout3_plan.py, "
+                 "generated once, scored once with the final rules): one entry per trained "
+                 "run; true_class is measured from the model (benchmarks/diagnosis/truth.py)."),
 }
 
 
@@ -104,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="which runs: corpus_plan.py (default), heldout_plan.py or "
                         "heldout2_plan.py")
     parser.add_argument("--corpus", type=Path,
-                        help="folder to write (default: corpus/, heldout/ or heldout2/ by --plan)")
+                        help="folder to write (default: corpus/, heldout/, heldout2/ or heldout3/ by --plan)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     make_plan, default_folder, about = PLANS[args.plan]

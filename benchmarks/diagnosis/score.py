@@ -41,17 +41,28 @@ VERDICT_CLASS: dict[str, str] = {
     "unstable": "diverged",
     "overfitting": "overfitting",
     "train_val_gap": "overfitting",
-    # A log without KL: genevae says it cannot judge the latent. No true class matches,
-    # so these runs count as wrong whatever their truth.
-    "kl_not_logged": "other_unhealthy",
+    # A log without KL: genevae says it cannot judge whether the latent is used.
+    "kl_not_logged": "cannot_judge",
 }
+
+#: Line styles whose logs hold no KL (the PyTorch examples' VAE prints the total loss
+#: only). From such a log alone nobody can tell a healthy run from a collapsed one: the
+#: two differ only in the KL and the decoder's use of z, neither of which is in the log.
+#: So "cannot judge" is the right answer there when the truth is healthy or collapse
+#: (calling either would be a guess; "healthy" a dangerous one); when the truth is
+#: diverged, not converged or overfitting, which the loss alone shows, only that class
+#: is right. Decided with the scoring of the third held-out corpus, before it was
+#: trained; ``--strict`` counts every "cannot judge" as wrong, as the earlier results did.
+NO_KL_STYLES = frozenset({"pytorch_example"})
+#: True classes a log without KL cannot tell apart.
+NOT_IN_A_LOG_WITHOUT_KL = frozenset({"healthy", "collapse"})
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
 RESULTS = HERE / "results.md"
 GENEVAE = Path(sys.executable).parent / "genevae"
 TRUE_ORDER = ("healthy", "collapse", "not_converged", "diverged", "overfitting")
-COLUMNS = (*TRUE_ORDER, "other_unhealthy", "unreadable")
+COLUMNS = (*TRUE_ORDER, "cannot_judge", "other_unhealthy", "unreadable")
 #: Acceptance of issue 18 (checked after the rules are fixed).
 TARGET_ACCURACY = 0.95
 
@@ -79,6 +90,14 @@ def _shown(path: Path) -> str:
         return str(path.relative_to(HERE.parents[1]))
     except ValueError:
         return str(path)
+
+
+def is_right(run: dict, answer: dict, *, strict: bool = False) -> bool:
+    """Whether genevae's answer on ``run`` is right (see :data:`NO_KL_STYLES`)."""
+    if answer["class"] == run["true_class"]:
+        return True
+    return (not strict and answer["class"] == "cannot_judge" and run["style"] in NO_KL_STYLES
+            and run["true_class"] in NOT_IN_A_LOG_WITHOUT_KL)
 
 
 def _genevae_state() -> str:
@@ -114,17 +133,23 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def report(runs: list[dict], answers: dict[str, dict], *,
-           title: str = "# Diagnosis benchmark (issue 18): results") -> str:
+           title: str = "# Diagnosis benchmark (issue 18): results", strict: bool = False) -> str:
     """The results as Markdown (also printed), headed by ``title``."""
     pairs = [(r["true_class"], answers[r["run_id"]]["class"]) for r in runs]
     counts = Counter(pairs)
-    n_right = sum(t == g for t, g in pairs)
+    right = {r["run_id"]: is_right(r, answers[r["run_id"]], strict=strict) for r in runs}
+    n_right = sum(right.values())
+    n_strict = sum(is_right(r, answers[r["run_id"]], strict=True) for r in runs)
     missed = sum(t != "healthy" and g == "healthy" for t, g in pairs)
+    no_kl = sum(r["style"] in NO_KL_STYLES for r in runs)
     out = [title, "", f"Scored {_genevae_state()}.", "",
            f"{len(runs)} runs; genevae right on {n_right} ({n_right / len(runs):.1%}); "
            f"unhealthy runs called healthy: {missed}. "
            f"Acceptance: >= {TARGET_ACCURACY:.0%} right and 0 unhealthy called healthy: "
            f"{'met' if n_right / len(runs) >= TARGET_ACCURACY and missed == 0 else 'NOT met'}.",
+           "", f"Counted strictly (\"cannot judge\" on the {no_kl} logs without KL always wrong): "
+           f"{n_strict} right ({n_strict / len(runs):.1%})." if not strict else
+           "Counted strictly: \"cannot judge\" is always wrong.",
            "", "## Confusion matrix (rows: true class, columns: genevae)", ""]
     rows = [[t, *(str(counts[(t, c)]) for c in COLUMNS), str(sum(counts[(t, c)] for c in COLUMNS))]
             for t in TRUE_ORDER]
@@ -135,11 +160,11 @@ def report(runs: list[dict], answers: dict[str, dict], *,
     groups: dict[str, list[bool]] = {}
     for r in runs:
         groups.setdefault(f"{r['source']} / {r['style']}", []).append(
-            r["true_class"] == answers[r["run_id"]]["class"])
+            right[r["run_id"]])
     out += _table(["source / style", "right", "runs"],
                   [[k, str(sum(v)), str(len(v))] for k, v in sorted(groups.items())])
     out += ["", "## Mismatches", ""]
-    wrong = [r for r in runs if r["true_class"] != answers[r["run_id"]]["class"]]
+    wrong = [r for r in runs if not right[r["run_id"]]]
     mismatch_rows = []
     for r in wrong:
         a = answers[r["run_id"]]
@@ -157,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="corpus folder holding truth.json (default: corpus/)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="Markdown file to write (default: results.md)")
+    parser.add_argument("--strict", action="store_true",
+                        help="count \"cannot judge\" on a log without KL as wrong")
     args = parser.parse_args(argv)
     corpus = args.corpus.resolve()
     truth = json.loads((corpus / "truth.json").read_text())
@@ -168,10 +195,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{i}/{len(runs)}] {run['run_id']}: truth {run['true_class']}, genevae "
               f"{a['verdict']} -> {a['class']}", file=sys.stderr, flush=True)
     if corpus == CORPUS:  # the default output, unchanged
-        text = report(runs, answers)
+        text = report(runs, answers, strict=args.strict)
     else:  # another corpus: named in the title, its crashed runs listed
         text = report(runs, answers,
-                      title=f"# Diagnosis benchmark (issue 18): results on `{_shown(corpus)}`")
+                      title=f"# Diagnosis benchmark (issue 18): results on `{_shown(corpus)}`",
+                      strict=args.strict)
     if corpus != CORPUS and truth.get("failed"):
         text += "\n## Runs that crashed (no log to diagnose)\n\n" + "\n".join(
             f"- {f['run_id']}: {f['error'].splitlines()[0]}" for f in truth["failed"]) + "\n"
