@@ -222,6 +222,29 @@ def test_diverged_outranks_collapse():
     assert VERDICT_PRIORITY.index("diverged") < VERDICT_PRIORITY.index("posterior_collapse")
 
 
+def _loss_only(h: History) -> History:
+    """``h`` as a log that prints the total losses only (PyTorch's example VAE)."""
+    return History.from_records(
+        h.frame[["epoch", "train_loss", "val_loss"]].to_dict("records"), HistoryMeta())
+
+
+@pytest.mark.parametrize(
+    ("make", "verdict"),
+    [
+        # The loss alone cannot tell a healthy run from a collapsed one: never "healthy".
+        (healthy, "kl_not_logged"),
+        (collapsed, "kl_not_logged"),
+        # What the loss does show comes first; that KL is missing is still listed.
+        (overfitting, "overfitting"),
+        (diverged, "diverged"),
+    ],
+)
+def test_a_log_without_kl_says_what_its_loss_shows(make, verdict):
+    diagnosis = diagnose(_loss_only(make()))
+    assert diagnosis.verdict == verdict
+    assert "kl_not_logged" in {f.code for f in diagnosis.findings if f.severity is Severity.FAIL}
+
+
 def test_verdict_priority_ranks_each_known_code_once():
     assert len(set(VERDICT_PRIORITY)) == len(VERDICT_PRIORITY)
     assert set(VERDICT_PRIORITY) <= FINDING_CODES | LATENT_FINDING_CODES

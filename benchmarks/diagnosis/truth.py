@@ -26,7 +26,18 @@ Measured quantities (``measure.py``; nats per cell unless per dimension):
 Classes, in priority order (the first that holds is the true class):
 
 1. ``diverged``: a loss of the log's last epoch is non-finite, or a parameter is
-   non-finite at epoch N, or L(N) is non-finite (the model's outputs overflow).
+   non-finite at epoch N, or L(N) is non-finite (the model's outputs overflow), or
+   L(N) > L(0): training made the model worse on held-out cells than the untrained
+   one, a finite divergence (revision 2, below).
+
+Revision 2 (after the second held-out corpus was scored, before the third was
+trained): the last condition of ``diverged`` was added. Until then a finite explosion
+counted by whatever came next, usually ``collapse`` through dNLL < 0 (a decoder doing
+worse on a cell's own latent than on another's, because the encoder's outputs were
+blown up); a model worse than untrained has moved away from what it was set to
+minimise, which is what diverging means. It changes 3 of the 172 earlier runs
+(``retruth.py`` lists them) and was fixed before ``heldout3_plan.py``'s runs were
+trained.
 2. ``collapse``: R < log 2 (less than one binary split of information), or no active
    dimension, or dNLL < log 2 (the decoder ignores z), or the probe's balanced accuracy
    is within 0.05 of chance.
@@ -75,7 +86,8 @@ def _finite(values: Sequence[float]) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
-def _diverged(last_logged_finite: bool, params_finite: bool, loss_n: float) -> list[str]:
+def _diverged(last_logged_finite: bool, params_finite: bool, loss_n: float,
+              loss_0: float) -> list[str]:
     reasons = []
     if not last_logged_finite:
         reasons.append("non-finite loss in the log's last epoch")
@@ -83,6 +95,9 @@ def _diverged(last_logged_finite: bool, params_finite: bool, loss_n: float) -> l
         reasons.append("non-finite parameters at epoch N")
     if not math.isfinite(loss_n):
         reasons.append(f"held-out loss at epoch N is {loss_n}")
+    elif loss_n > loss_0:
+        reasons.append(f"held-out loss at epoch N {loss_n:.6g} above the untrained model's "
+                       f"{loss_0:.6g}")
     return reasons
 
 
@@ -129,7 +144,8 @@ def classify(*, heldout_loss: Sequence[float], n_logged: int, last_logged_finite
     """
     if len(heldout_loss) != 2 * n_logged + 1:
         raise ValueError(f"need L(0..2N) = {2 * n_logged + 1} values, got {len(heldout_loss)}")
-    found = {"diverged": _diverged(last_logged_finite, params_finite, heldout_loss[n_logged])}
+    found = {"diverged": _diverged(last_logged_finite, params_finite, heldout_loss[n_logged],
+                                   heldout_loss[0])}
     measurable = not found["diverged"]
     found["collapse"] = _collapsed(rate_nats, kl_per_dim_nats, delta_nll_nats,
                                    probe_balanced_accuracy, probe_chance) if measurable else []

@@ -117,7 +117,6 @@ VERDICT_PRIORITY: tuple[str, ...] = (
     UNINFORMATIVE_LATENT,
     ACTIVE_UNITS,
     PROBE_AT_MAJORITY,
-    KL_NOT_LOGGED,
     OVERFITTING,
     UNSTABLE,
     EFFECTIVE_BETA,
@@ -129,5 +128,7 @@ VERDICT_PRIORITY: tuple[str, ...] = (
     KL_TREND,
     LOSS_TREND,
     NOT_CONVERGED,
+    # What the loss alone shows (any problem above) comes before what it cannot show.
+    KL_NOT_LOGGED,
     VAL_BELOW_TRAIN,
 )

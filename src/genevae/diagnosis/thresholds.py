@@ -83,7 +83,8 @@ LOSS_MIN_IMPROVEMENT = 0.01  # genevae choice: same as reconstruction
 #: The last share of a run's epochs whose improvement tells whether it levelled off
 #: (at least two epoch-to-epoch steps, so a short run is judged too).
 NOT_CONVERGED_TAIL_SHARE = 0.2  # genevae choice: the last fifth of the run
-#: Not converged when the tail still made more than this share of the run's whole gain.
+#: Not converged when the tail still made more than this share of the run's whole gain
+#: (per fifth of the run: a short run's tail of at least 2 steps may be longer).
 #: Scale-free in run length: for a loss decaying as exp(-t/τ), a last fifth that gains
 #: 5% of the total means that training as long again gains another ~8% (doubling N
 #: gains e^(-N/τ) of the gain so far); any noise-free curve that is still falling

@@ -45,10 +45,15 @@ def _first_divergence(history: History) -> tuple[int, str, str] | None:
     losses = [(c, values) for c in _LOSS if (values := _raw(history, c)) is not None]
     for index, (column, values) in enumerate(losses):
         # Missing training loss at the end means the run stopped on a non-finite loss
-        # (genevae writes such a row); a gap in the middle is only a missing value. Only
-        # the first loss logged is read so: a validation loss missing at the end is
-        # usually one logged every few epochs.
-        n_nan = trailing_run(np.isnan(values)) if index == 0 else 0
+        # (genevae writes such a row, every loss NaN); a gap in the middle is only a
+        # missing value, and so is a last epoch whose validation loss is finite (a
+        # per-step log grouped into epochs can end on a validation line). Only the first
+        # loss logged is read so: a validation loss missing at the end is usually one
+        # logged every few epochs.
+        stopped = np.isnan(values)
+        for _, other in losses[1:]:
+            stopped &= ~np.isfinite(other)
+        n_nan = trailing_run(stopped) if index == 0 else 0
         if n_nan:
             events.append((len(values) - n_nan, column, "NaN"))
         finite = np.where(np.isfinite(values), values, np.nan)
