@@ -60,38 +60,17 @@ bench-diagnosis: $(BENCH_VENV)/.installed
 bench-diagnosis-corpus: $(BENCH_VENV)/.installed
 	$(BENCH_BIN)/python benchmarks/diagnosis/generate.py
 
-# The held-out runs (benchmarks/diagnosis/heldout_plan.py), new runs the diagnosis rules
-# were not tuned to: score the committed held-out corpus into heldout_results.md.
-HELDOUT := benchmarks/diagnosis/heldout
-bench-diagnosis-heldout: $(BENCH_VENV)/.installed
-	$(BENCH_BIN)/python benchmarks/diagnosis/score.py --corpus $(HELDOUT) \
-		--results benchmarks/diagnosis/heldout_results.md
+# The held-out corpora (benchmarks/diagnosis/heldout*_plan.py, README there): runs the
+# rules were not tuned to when they were made. bench-diagnosis-heldoutN scores one into
+# heldoutN_results.md; bench-diagnosis-heldoutN-corpus retrains its runs (5-10 minutes on
+# one thread) and rewrites benchmarks/diagnosis/heldoutN/.
+HELDOUT_CORPORA := heldout heldout2 heldout3
+$(HELDOUT_CORPORA:%=bench-diagnosis-%): bench-diagnosis-%: $(BENCH_VENV)/.installed
+	$(BENCH_BIN)/python benchmarks/diagnosis/score.py --corpus benchmarks/diagnosis/$* \
+		--results benchmarks/diagnosis/$*_results.md
 
-# Retrains every held-out run (about 10 minutes on one thread) and rewrites $(HELDOUT).
-bench-diagnosis-heldout-corpus: $(BENCH_VENV)/.installed
-	$(BENCH_BIN)/python benchmarks/diagnosis/generate.py --plan heldout --corpus $(HELDOUT)
-
-# The second held-out runs (benchmarks/diagnosis/heldout2_plan.py), a fresh test set:
-# score them once, after the diagnosis rules are final, into heldout2_results.md.
-HELDOUT2 := benchmarks/diagnosis/heldout2
-bench-diagnosis-heldout2: $(BENCH_VENV)/.installed
-	$(BENCH_BIN)/python benchmarks/diagnosis/score.py --corpus $(HELDOUT2) \
-		--results benchmarks/diagnosis/heldout2_results.md
-
-# Retrains every second held-out run (about 10 minutes on one thread), rewrites $(HELDOUT2).
-bench-diagnosis-heldout2-corpus: $(BENCH_VENV)/.installed
-	$(BENCH_BIN)/python benchmarks/diagnosis/generate.py --plan heldout2 --corpus $(HELDOUT2)
-
-# The third held-out runs (benchmarks/diagnosis/heldout3_plan.py), the final test set:
-# scored once, with the final rules, into heldout3_results.md.
-HELDOUT3 := benchmarks/diagnosis/heldout3
-bench-diagnosis-heldout3: $(BENCH_VENV)/.installed
-	$(BENCH_BIN)/python benchmarks/diagnosis/score.py --corpus $(HELDOUT3) \
-		--results benchmarks/diagnosis/heldout3_results.md
-
-# Retrains every third held-out run (about 10 minutes on one thread), rewrites $(HELDOUT3).
-bench-diagnosis-heldout3-corpus: $(BENCH_VENV)/.installed
-	$(BENCH_BIN)/python benchmarks/diagnosis/generate.py --plan heldout3 --corpus $(HELDOUT3)
+$(HELDOUT_CORPORA:%=bench-diagnosis-%-corpus): bench-diagnosis-%-corpus: $(BENCH_VENV)/.installed
+	$(BENCH_BIN)/python benchmarks/diagnosis/generate.py --plan $* --corpus benchmarks/diagnosis/$*
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) demo-run test-artifacts

@@ -13,7 +13,7 @@ import zlib
 
 from runs import RunSpec
 
-__all__ = ["corpus_plan", "run_seed"]
+__all__ = ["corpus_plan", "run_seed", "held_out_runs", "tiny_settings", "scvi_tiny_settings"]
 
 # name, dataset, N, settings, intent -- scvi-tools SCVI (keyword names of SCVI and of
 # plan_kwargs: lr, max_kl_weight, n_epochs_kl_warmup; scvi's default warm-up is 400 epochs)
@@ -120,6 +120,43 @@ _LIGHTNING = [
 def run_seed(run_id: str) -> int:
     """A run's seed, fixed by its id (adding a run changes no other run)."""
     return zlib.crc32(run_id.encode()) % 100_000
+
+
+def held_out_runs(prefix: str, scvi_rows: list[tuple], other_rows: list[tuple]) -> list[RunSpec]:
+    """The runs of a held-out plan, in generation order, ids ``<prefix><source>_...``.
+
+    ``scvi_rows``: (style, name, dataset, N, settings, intent) of scvi-tools runs (id
+    ``<prefix>scvi_<dataset>_<name>``); ``other_rows``: (source, style, name, dataset,
+    N, settings, intent) of the loops, Keras-style and Lightning runs (id
+    ``<prefix><source>_<style>_<name>``, Lightning sources as ``lightning``).
+    """
+    runs = []
+    for style, name, dataset, n, settings, intent in scvi_rows:
+        run_id = f"{prefix}scvi_{dataset}_{name}"
+        runs.append(RunSpec(run_id, "scvi", style, dataset, n, run_seed(run_id), dict(settings),
+                            intent))
+    for source, style, name, dataset, n, settings, intent in other_rows:
+        short = "lightning" if source.startswith("lightning") else source
+        run_id = f"{prefix}{short}_{style}_{name}"
+        runs.append(RunSpec(run_id, source, style, dataset, n, run_seed(run_id), dict(settings),
+                            intent))
+    return runs
+
+
+def tiny_settings(n_cells: int, n_latent: int, *, batch_size: int, kl_weight: float,
+                  decoder_hidden: int, decoder_layers: int) -> dict:
+    """Tiny-data settings of the loops and Lightning: few cells, little KL, a decoder much
+    bigger than the encoder (it memorises a tiny training set)."""
+    return {"n_train_cells": n_cells, "batch_size": batch_size, "max_kl_weight": kl_weight,
+            "n_latent": n_latent, "decoder_hidden": decoder_hidden,
+            "decoder_layers": decoder_layers}
+
+
+def scvi_tiny_settings(n_cells: int, *, n_hidden: int, n_layers: int, batch_size: int,
+                       kl_weight: float) -> dict:
+    """Tiny-data settings of scvi-tools: a seeded subsample of the pool, a big network."""
+    return {"n_pool_cells": n_cells, "n_hidden": n_hidden, "n_layers": n_layers,
+            "n_epochs_kl_warmup": 0, "max_kl_weight": kl_weight, "batch_size": batch_size}
 
 
 def corpus_plan() -> list[RunSpec]:

@@ -21,7 +21,7 @@ are final (``make bench-diagnosis-heldout2``):
 
 from __future__ import annotations
 
-from corpus_plan import run_seed
+from corpus_plan import held_out_runs, scvi_tiny_settings, tiny_settings
 from runs import RunSpec
 
 __all__ = ["heldout2_plan", "PREFIX"]
@@ -29,20 +29,13 @@ __all__ = ["heldout2_plan", "PREFIX"]
 #: Every run id of this plan starts with this (new ids, hence new seeds).
 PREFIX = "heldout2_"
 
-#: A decoder much bigger than the encoder (memorises a tiny training set).
-_BIG_DECODER = {"decoder_hidden": 1024, "decoder_layers": 2}
-
-
 def _tiny(n_cells: int, n_latent: int) -> dict:
-    """Tiny-data settings of the loops and Lightning: few cells, little KL, a big decoder."""
-    return {"n_train_cells": n_cells, "batch_size": 32, "max_kl_weight": 0.02,
-            "n_latent": n_latent, **_BIG_DECODER}
+    return tiny_settings(n_cells, n_latent, batch_size=32, kl_weight=0.02, decoder_hidden=1024,
+                         decoder_layers=2)
 
 
 def _scvi_tiny(n_cells: int) -> dict:
-    """Tiny-data settings of scvi-tools: a seeded subsample of the pool, a big network."""
-    return {"n_pool_cells": n_cells, "n_hidden": 768, "n_layers": 2, "n_epochs_kl_warmup": 0,
-            "max_kl_weight": 0.02, "batch_size": 32}
+    return scvi_tiny_settings(n_cells, n_hidden=768, n_layers=2, batch_size=32, kl_weight=0.02)
 
 
 # style, name, dataset, N, settings, intent -- scvi-tools SCVI (keyword names of SCVI
@@ -147,14 +140,4 @@ _OTHERS = [
 
 def heldout2_plan() -> list[RunSpec]:
     """Every run of the second held-out plan, in generation order (``heldout2_<source>_...``)."""
-    runs = []
-    for style, name, dataset, n, settings, intent in _SCVI:
-        run_id = f"{PREFIX}scvi_{dataset}_{name}"
-        runs.append(RunSpec(run_id, "scvi", style, dataset, n, run_seed(run_id), dict(settings),
-                            intent))
-    for source, style, name, dataset, n, settings, intent in _OTHERS:
-        prefix = "lightning" if source.startswith("lightning") else source
-        run_id = f"{PREFIX}{prefix}_{style}_{name}"
-        runs.append(RunSpec(run_id, source, style, dataset, n, run_seed(run_id), dict(settings),
-                            intent))
-    return runs
+    return held_out_runs(PREFIX, _SCVI, _OTHERS)

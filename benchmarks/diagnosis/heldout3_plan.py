@@ -22,7 +22,7 @@ truth (``truth.py`` measures it). Generated once, scored once, after the rules a
 
 from __future__ import annotations
 
-from corpus_plan import run_seed
+from corpus_plan import held_out_runs, scvi_tiny_settings, tiny_settings
 from runs import RunSpec
 
 __all__ = ["heldout3_plan", "PREFIX"]
@@ -30,23 +30,15 @@ __all__ = ["heldout3_plan", "PREFIX"]
 #: Every run id of this plan starts with this (new ids, hence new seeds).
 PREFIX = "heldout3_"
 
-#: A decoder much bigger than the encoder (memorises a tiny training set).
-_BIG_DECODER = {"decoder_hidden": 512, "decoder_layers": 3}
-
-
 def _tiny(n_cells: int, n_latent: int) -> dict:
-    """Tiny-data settings of the loops and Lightning: few cells, little KL, a big decoder."""
-    return {"n_train_cells": n_cells, "batch_size": 64, "max_kl_weight": 0.05,
-            "n_latent": n_latent, **_BIG_DECODER}
+    return tiny_settings(n_cells, n_latent, batch_size=64, kl_weight=0.05, decoder_hidden=512,
+                         decoder_layers=3)
 
 
 def _scvi_tiny(n_cells: int) -> dict:
-    """Tiny-data settings of scvi-tools: a seeded subsample of the pool, a big network.
-
-    Pools of 60, 150 and 300 cells leave 54, 135 and 270 training cells: no last batch of
-    one cell at batch size 64 (scvi-tools' batch norm refuses one)."""
-    return {"n_pool_cells": n_cells, "n_hidden": 512, "n_layers": 3, "n_epochs_kl_warmup": 0,
-            "max_kl_weight": 0.05, "batch_size": 64}
+    """Pools of 60, 150 and 300 cells leave 54, 135 and 270 training cells: no last batch
+    of one cell at batch size 64 (scvi-tools' batch norm refuses one)."""
+    return scvi_tiny_settings(n_cells, n_hidden=512, n_layers=3, batch_size=64, kl_weight=0.05)
 
 
 # style, name, dataset, N, settings, intent -- scvi-tools SCVI (keyword names of SCVI
@@ -182,14 +174,4 @@ _OTHERS = [
 
 def heldout3_plan() -> list[RunSpec]:
     """Every run of the third held-out plan, in generation order (``heldout3_<source>_...``)."""
-    runs = []
-    for style, name, dataset, n, settings, intent in _SCVI:
-        run_id = f"{PREFIX}scvi_{dataset}_{name}"
-        runs.append(RunSpec(run_id, "scvi", style, dataset, n, run_seed(run_id), dict(settings),
-                            intent))
-    for source, style, name, dataset, n, settings, intent in _OTHERS:
-        prefix = "lightning" if source.startswith("lightning") else source
-        run_id = f"{PREFIX}{prefix}_{style}_{name}"
-        runs.append(RunSpec(run_id, source, style, dataset, n, run_seed(run_id), dict(settings),
-                            intent))
-    return runs
+    return held_out_runs(PREFIX, _SCVI, _OTHERS)

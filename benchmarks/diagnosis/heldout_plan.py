@@ -17,7 +17,7 @@ never the truth (``truth.py`` measures it). Generated once with the rules frozen
 
 from __future__ import annotations
 
-from corpus_plan import run_seed
+from corpus_plan import held_out_runs
 from runs import RunSpec
 
 __all__ = ["heldout_plan", "PREFIX"]
@@ -135,14 +135,4 @@ _OTHERS = [
 
 def heldout_plan() -> list[RunSpec]:
     """Every held-out run, in generation order (run ids ``heldout_<source>_...``)."""
-    runs = []
-    for style, name, dataset, n, settings, intent in _SCVI:
-        run_id = f"{PREFIX}scvi_{dataset}_{name}"
-        runs.append(RunSpec(run_id, "scvi", style, dataset, n, run_seed(run_id), dict(settings),
-                            intent))
-    for source, style, name, dataset, n, settings, intent in _OTHERS:
-        prefix = "lightning" if source.startswith("lightning") else source
-        run_id = f"{PREFIX}{prefix}_{style}_{name}"
-        runs.append(RunSpec(run_id, source, style, dataset, n, run_seed(run_id), dict(settings),
-                            intent))
-    return runs
+    return held_out_runs(PREFIX, _SCVI, _OTHERS)
