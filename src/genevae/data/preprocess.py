@@ -40,7 +40,7 @@ from genevae.data.normalisation import (
     standardisation,
     top_variable_genes,
 )
-from genevae.data.preprocessor import Preprocessor, expression_matrix
+from genevae.data.preprocessor import Preprocessor, expression_matrix, uses_library
 from genevae.data.values import COUNT_LIKELIHOODS, ValueSummary, check_values, summarise_values
 from genevae.errors import GenevaeError
 
@@ -181,11 +181,6 @@ def choose_transform(likelihood: str, is_counts: bool, values: ValueSummary, sou
 def selects_on_log1p(likelihood: str, is_counts: bool) -> bool:
     """Whether gene variances are taken of log1p-normalised counts (else of the values)."""
     return is_counts or likelihood in COUNT_LIKELIHOODS
-
-
-def uses_library(likelihood: str, transform: str) -> bool:
-    """Whether cells are normalised by their library (so empty cells are dropped)."""
-    return likelihood in COUNT_LIKELIHOODS or transform == "log1p"
 
 
 def choose_genes(

@@ -21,11 +21,17 @@ from genevae.data.normalisation import DEFAULT_TARGET_SUM, log1p_normalise, row_
 from genevae.data.values import COUNT_LIKELIHOODS
 from genevae.errors import GenevaeError
 
-__all__ = ["Preprocessor", "expression_matrix", "TRANSFORMS"]
+__all__ = ["Preprocessor", "expression_matrix", "uses_library", "TRANSFORMS"]
 
 #: ``"log1p"``: counts, library-normalised then log1p. ``"none"``: values used as they are.
 TRANSFORMS = ("log1p", "none")
 _STATE_FORMAT = "genevae-preprocessor-1"
+
+
+def uses_library(likelihood: str, transform: str) -> bool:
+    """Whether cells are normalised by their library, the row sum of their counts (so
+    empty cells are dropped); else every cell's library is 1."""
+    return likelihood in COUNT_LIKELIHOODS or transform == "log1p"
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,7 +94,7 @@ class Preprocessor:
     @property
     def uses_library(self) -> bool:
         """Whether the library is the row sum of counts (else 1 for every cell)."""
-        return self.likelihood in COUNT_LIKELIHOODS or self.transform == "log1p"
+        return uses_library(self.likelihood, self.transform)
 
     def select_genes(self, adata: ad.AnnData) -> np.ndarray | sp.csr_matrix:
         """``adata.X`` restricted to :attr:`gene_names`, in that order.
