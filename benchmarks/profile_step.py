@@ -25,7 +25,7 @@ from genevae.model.networks import set_matmul_dtype
 from genevae.model.vae import VAE
 from genevae.train.flat import FlatParameters
 from genevae.train.memory import keep_freed_memory
-from genevae.train.trainer import _clip_gradients
+from genevae.train.trainer import clip_gradients
 
 SECTIONS = ("batch gather", "encoder", "decoder hidden", "output heads", "count loss forward",
             "KL and objective", "backward", "clipping", "AdamW")
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         flat.backward(objective)
         stamps.append(time.perf_counter())
         if args.grad_clip:  # as the trainer: 0 clips nothing
-            _clip_gradients([flat.parameter], args.grad_clip)
+            clip_gradients([flat.parameter], args.grad_clip)
         stamps.append(time.perf_counter())
         optimizer.step()
         stamps.append(time.perf_counter())

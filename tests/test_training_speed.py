@@ -162,13 +162,13 @@ def test_flat_backward_writes_the_gradients_of_backward() -> None:
 @pytest.mark.parametrize("max_norm", [0.05, 1e3])
 def test_clipping_matches_torch(max_norm: float) -> None:
     """The trainer's clipping scales as clip_grad_norm_ does, above and below the bound."""
-    from genevae.train.trainer import _clip_gradients
+    from genevae.train.trainer import clip_gradients
 
     nets = [_net(), _net()]
     x = torch.randn(16, 6, generator=torch.Generator().manual_seed(4))
     for net in nets:
         net(x).pow(2).sum().backward()
-    _clip_gradients(list(nets[0].parameters()), max_norm)
+    clip_gradients(list(nets[0].parameters()), max_norm)
     torch.nn.utils.clip_grad_norm_(list(nets[1].parameters()), max_norm)
     for p, q in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-6, atol=0.0)
@@ -179,13 +179,13 @@ def test_clipping_matches_torch(max_norm: float) -> None:
 @pytest.mark.parametrize("max_norm", [0.05, 10.0, 1e3])
 def test_clipping_one_flat_parameter_is_bit_identical_to_torch(max_norm: float) -> None:
     """The flat parameter's shortcut (one norm, one scaling) gives upstream's bits."""
-    from genevae.train.trainer import _clip_gradients
+    from genevae.train.trainer import clip_gradients
 
     for seed in range(5):
         grad = torch.randn(200_003, generator=torch.Generator().manual_seed(seed)) * 0.1 ** seed
         ours, theirs = (torch.nn.Parameter(torch.zeros_like(grad)) for _ in range(2))
         ours.grad, theirs.grad = grad.clone(), grad.clone()
-        _clip_gradients([ours], max_norm)
+        clip_gradients([ours], max_norm)
         torch.nn.utils.clip_grad_norm_([theirs], max_norm)
         assert torch.equal(ours.grad, theirs.grad)
 

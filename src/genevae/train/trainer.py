@@ -50,7 +50,7 @@ from genevae.train.precision import matmul_dtype, resolve_precision
 from genevae.train.records import epoch_record
 from genevae.train.schedules import kl_weight as scheduled_kl_weight
 
-__all__ = ["Trainer", "TrainingResult", "TrainerState", "epoch_seed"]
+__all__ = ["Trainer", "TrainingResult", "TrainerState", "epoch_seed", "clip_gradients"]
 
 StopReason = str  # "completed" | "early_stopping" | "diverged" | "interrupted"
 
@@ -373,7 +373,7 @@ class Trainer:
             else:  # written into the flat gradient, which the parameters' .grad view
                 self.flat.backward(out.objective)
             if clip:
-                _clip_gradients(self.parameters, clip)
+                clip_gradients(self.parameters, clip)
             self.optimizer.step()
             if self.state.controller is not None:
                 kl_per_dim = per_element_mean(self.dist.mean(out.kl_local.detach().mean()),
@@ -401,7 +401,7 @@ class Trainer:
         return False
 
 
-def _clip_gradients(parameters: list[torch.Tensor], max_norm: float) -> None:
+def clip_gradients(parameters: list[torch.Tensor], max_norm: float) -> None:
     """Scale the gradients to a total norm of at most ``max_norm``, as
     :func:`torch.nn.utils.clip_grad_norm_` does. On CPU the scaling pass is skipped on
     steps within the bound (with the per-cell sum the norm is 40-700, so at a bound of 10
