@@ -64,7 +64,7 @@ bench-diagnosis-corpus: $(BENCH_VENV)/.installed
 # rules were not tuned to when they were made. bench-diagnosis-heldoutN scores one into
 # heldoutN_results.md; bench-diagnosis-heldoutN-corpus retrains its runs (5-10 minutes on
 # one thread) and rewrites benchmarks/diagnosis/heldoutN/.
-HELDOUT_CORPORA := heldout heldout2 heldout3
+HELDOUT_CORPORA := heldout heldout2 heldout3 heldout4
 $(HELDOUT_CORPORA:%=bench-diagnosis-%): bench-diagnosis-%: $(BENCH_VENV)/.installed
 	$(BENCH_BIN)/python benchmarks/diagnosis/score.py --corpus benchmarks/diagnosis/$* \
 		--results benchmarks/diagnosis/$*_results.md

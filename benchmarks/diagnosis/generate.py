@@ -6,12 +6,14 @@ One torch thread, one training at a time (a shared 2-core machine). Runs are see
 ``--only`` regenerates some runs and keeps the others' entries. ``--plan heldout``
 trains the held-out runs of ``heldout_plan.py`` instead, into ``heldout/`` unless
 ``--corpus`` names another folder; ``--plan heldout2`` those of ``heldout2_plan.py``,
-into ``heldout2/``; ``--plan heldout3`` those of ``heldout3_plan.py``, into ``heldout3/``.
+into ``heldout2/``; ``--plan heldout3`` and ``--plan heldout4`` those of
+``heldout3_plan.py`` and ``heldout4_plan.py``, into ``heldout3/`` and ``heldout4/``.
 
     .venv-bench/bin/python benchmarks/diagnosis/generate.py [--only RUN_ID ...]
     .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout [--corpus DIR]
     .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout2 [--corpus DIR]
     .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout3 [--corpus DIR]
+    .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout4 [--corpus DIR]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bench_data import load_dataset
 from corpus_plan import corpus_plan
 from heldout2_plan import heldout2_plan
 from heldout3_plan import heldout3_plan
+from heldout4_plan import heldout4_plan
 from heldout_plan import heldout_plan
 from runs import RunSpec, SourceResult
 from truth import classify
@@ -56,6 +59,11 @@ PLANS = {
                  "Issue 18 diagnosis benchmark, third held-out runs (heldout3_plan.py, "
                  "generated once, scored once with the final rules): one entry per trained "
                  "run; true_class is measured from the model (benchmarks/diagnosis/truth.py)."),
+    "heldout4": (heldout4_plan, HERE / "heldout4",
+                 "Issue 18 diagnosis benchmark, fourth held-out runs (heldout4_plan.py, "
+                 "generated once, scored once with the rules heldout3 was scored with): one "
+                 "entry per trained run; true_class is measured from the model "
+                 "(benchmarks/diagnosis/truth.py)."),
 }
 
 
@@ -107,10 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run ids to regenerate")
     parser.add_argument("--plan", choices=sorted(PLANS), default="corpus",
-                        help="which runs: corpus_plan.py (default), heldout_plan.py or "
-                        "heldout2_plan.py")
+                        help="which runs: corpus_plan.py (default) or heldoutN_plan.py")
     parser.add_argument("--corpus", type=Path,
-                        help="folder to write (default: corpus/, heldout/, heldout2/ or heldout3/ by --plan)")
+                        help="folder to write (default: the plan's folder, e.g. heldout4/)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     make_plan, default_folder, about = PLANS[args.plan]
