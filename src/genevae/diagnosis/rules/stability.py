@@ -43,19 +43,20 @@ def _first_divergence(history: History) -> tuple[int, str, str] | None:
         if values is not None and np.isinf(values).any():
             events.append((int(np.argmax(np.isinf(values))), column, "inf"))
     losses = [(c, values) for c in _LOSS if (values := _raw(history, c)) is not None]
-    for index, (column, values) in enumerate(losses):
+    if losses:
         # Missing training loss at the end means the run stopped on a non-finite loss
         # (genevae writes such a row, every loss NaN); a gap in the middle is only a
         # missing value, and so is a last epoch whose validation loss is finite (a
         # per-step log grouped into epochs can end on a validation line). Only the first
         # loss logged is read so: a validation loss missing at the end is usually one
         # logged every few epochs.
+        column, values = losses[0]
         stopped = np.isnan(values)
         for _, other in losses[1:]:
             stopped &= ~np.isfinite(other)
-        n_nan = trailing_run(stopped) if index == 0 else 0
-        if n_nan:
+        if n_nan := trailing_run(stopped):
             events.append((len(values) - n_nan, column, "NaN"))
+    for column, values in losses:
         finite = np.where(np.isfinite(values), values, np.nan)
         largest = np.fmax.accumulate(np.abs(finite))
         lowest = np.fmin.accumulate(finite)
