@@ -48,7 +48,7 @@ def test_each_true_class_has_several_runs(runs):
 
 
 BENCH = CORPUS.parent
-CORPORA = ("corpus", "heldout", "heldout2", "heldout3")
+CORPORA = ("corpus", "heldout", "heldout2", "heldout3", "heldout4")
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,9 @@ def test_stored_true_classes_follow_the_current_truth(name, bench_modules):
         assert retruth.retruth(run)[0] == run["true_class"], run["run_id"]
 
 
-def test_the_final_held_out_corpus_meets_the_issues_floor():
-    runs = json.loads((BENCH / "heldout3" / "truth.json").read_text())["runs"]
+@pytest.mark.parametrize("name", ["heldout3", "heldout4"])
+def test_the_final_held_out_corpora_meet_the_issues_floor(name):
+    runs = json.loads((BENCH / name / "truth.json").read_text())["runs"]
     assert len(runs) >= MIN_RUNS
     assert len({r["dataset"] for r in runs}) >= MIN_DATASETS
     assert len({r["style"] for r in runs if r["source"] in TEXT_SOURCES}) >= MIN_TEXT_STYLES
