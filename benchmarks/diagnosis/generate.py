@@ -33,6 +33,7 @@ from corpus_plan import corpus_plan
 from heldout2_plan import heldout2_plan
 from heldout3_plan import heldout3_plan
 from heldout4_plan import heldout4_plan
+from retruth import save_truth
 from heldout_plan import heldout_plan
 from runs import RunSpec, SourceResult
 from truth import classify
@@ -107,10 +108,6 @@ def _load(truth_file: Path) -> dict:
     return {"runs": [], "failed": []}
 
 
-def _save(document: dict, truth_file: Path) -> None:
-    truth_file.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="run ids to regenerate")
@@ -160,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
             "runs": sorted(entries.values(), key=lambda r: order.index(r["run_id"])),
             "failed": failed,
         }
-        _save(document, truth_file)
+        save_truth(document, truth_file)
     print(f"generated {len(wanted)} runs in {time.perf_counter() - start_all:.0f} s")
 
 

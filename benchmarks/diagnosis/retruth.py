@@ -21,22 +21,25 @@ from truth import classify
 HERE = Path(__file__).resolve().parent
 
 
-def _number(value: float | str) -> float:
-    """A stored measurement as a float (non-finite values are stored as strings)."""
-    return float(value)
+def save_truth(document: dict, path: Path) -> None:
+    """Write a corpus's ``truth.json`` (non-finite measurements are stored as strings)."""
+    path.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
 
 
 def retruth(run: dict) -> tuple[str, dict, list[str]]:
-    """The true class, conditions and reasons of one stored run under ``truth.py``."""
+    """The true class, conditions and reasons of one stored run under ``truth.py``.
+
+    Non-finite measurements are stored as strings ("nan", "inf"), which ``float`` reads.
+    """
     m = run["measured"]
     truth = classify(
-        heldout_loss=[_number(v) for v in m["heldout_loss_by_epoch"]],
+        heldout_loss=[float(v) for v in m["heldout_loss_by_epoch"]],
         n_logged=run["n_epochs"],
-        last_logged_finite=all(math.isfinite(_number(v)) for v in m["last_logged_losses"].values()),
+        last_logged_finite=all(math.isfinite(float(v)) for v in m["last_logged_losses"].values()),
         params_finite=m["params_finite"],
-        rate_nats=_number(m["rate_nats"]),
-        kl_per_dim_nats=[_number(v) for v in m["kl_per_dim_nats"]],
-        delta_nll_nats=_number(m["delta_nll_nats"]),
+        rate_nats=float(m["rate_nats"]),
+        kl_per_dim_nats=[float(v) for v in m["kl_per_dim_nats"]],
+        delta_nll_nats=float(m["delta_nll_nats"]),
         probe_balanced_accuracy=m["probe_balanced_accuracy"],
         probe_chance=m["probe_chance"])
     return truth.true_class, truth.conditions, list(truth.reasons)
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{name}/{run['run_id']}: {run['true_class']} -> {true_class} "
                       f"({'; '.join(reasons)})")
             run.update(true_class=true_class, conditions=conditions, reasons=reasons)
-        path.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
+        save_truth(document, path)
 
 
 if __name__ == "__main__":

@@ -142,15 +142,15 @@ def report(runs: list[dict], answers: dict[str, dict], *,
     n_strict = sum(is_right(r, answers[r["run_id"]], strict=True) for r in runs)
     missed = sum(t != "healthy" and g == "healthy" for t, g in pairs)
     no_kl = sum(r["style"] in NO_KL_STYLES for r in runs)
+    strict_line = ("Counted strictly: \"cannot judge\" is always wrong." if strict else
+                   f"Counted strictly (\"cannot judge\" on the {no_kl} logs without KL always "
+                   f"wrong): {n_strict} right ({n_strict / len(runs):.1%}).")
     out = [title, "", f"Scored {_genevae_state()}.", "",
            f"{len(runs)} runs; genevae right on {n_right} ({n_right / len(runs):.1%}); "
            f"unhealthy runs called healthy: {missed}. "
            f"Acceptance: >= {TARGET_ACCURACY:.0%} right and 0 unhealthy called healthy: "
            f"{'met' if n_right / len(runs) >= TARGET_ACCURACY and missed == 0 else 'NOT met'}.",
-           "", f"Counted strictly (\"cannot judge\" on the {no_kl} logs without KL always wrong): "
-           f"{n_strict} right ({n_strict / len(runs):.1%})." if not strict else
-           "Counted strictly: \"cannot judge\" is always wrong.",
-           "", "## Confusion matrix (rows: true class, columns: genevae)", ""]
+           "", strict_line, "", "## Confusion matrix (rows: true class, columns: genevae)", ""]
     rows = [[t, *(str(counts[(t, c)]) for c in COLUMNS), str(sum(counts[(t, c)] for c in COLUMNS))]
             for t in TRUE_ORDER]
     rows.append(["total", *(str(sum(counts[(t, c)] for t in TRUE_ORDER)) for c in COLUMNS),
