@@ -33,8 +33,8 @@ from corpus_plan import corpus_plan
 from heldout2_plan import heldout2_plan
 from heldout3_plan import heldout3_plan
 from heldout4_plan import heldout4_plan
-from retruth import save_truth
 from heldout_plan import heldout_plan
+from retruth import save_truth
 from runs import RunSpec, SourceResult
 from truth import classify
 
