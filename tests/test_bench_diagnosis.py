@@ -23,10 +23,15 @@ def runs() -> list[dict]:
     return json.loads((CORPUS / "truth.json").read_text())["runs"]
 
 
-def test_corpus_size_and_variety(runs):
+def _assert_issue_floor(runs: list[dict]) -> None:
+    """At least the issue's number of runs, datasets and text line styles."""
     assert len(runs) >= MIN_RUNS
     assert len({r["dataset"] for r in runs}) >= MIN_DATASETS
     assert len({r["style"] for r in runs if r["source"] in TEXT_SOURCES}) >= MIN_TEXT_STYLES
+
+
+def test_corpus_size_and_variety(runs):
+    _assert_issue_floor(runs)
     assert sum(r["source"] == "scvi" for r in runs) >= MIN_SCVI_RUNS
     assert {r["source"] for r in runs} >= {"scvi", "lightning_csv", "lightning_tensorboard",
                                            "loop", "keras"}
@@ -74,10 +79,7 @@ def test_stored_true_classes_follow_the_current_truth(name, bench_modules):
 
 @pytest.mark.parametrize("name", ["heldout3", "heldout4"])
 def test_the_final_held_out_corpora_meet_the_issues_floor(name):
-    runs = json.loads((BENCH / name / "truth.json").read_text())["runs"]
-    assert len(runs) >= MIN_RUNS
-    assert len({r["dataset"] for r in runs}) >= MIN_DATASETS
-    assert len({r["style"] for r in runs if r["source"] in TEXT_SOURCES}) >= MIN_TEXT_STYLES
+    _assert_issue_floor(json.loads((BENCH / name / "truth.json").read_text())["runs"])
 
 
 @pytest.mark.parametrize(
