@@ -6,14 +6,16 @@ One torch thread, one training at a time (a shared 2-core machine). Runs are see
 ``--only`` regenerates some runs and keeps the others' entries. ``--plan heldout``
 trains the held-out runs of ``heldout_plan.py`` instead, into ``heldout/`` unless
 ``--corpus`` names another folder; ``--plan heldout2`` those of ``heldout2_plan.py``,
-into ``heldout2/``; ``--plan heldout3`` and ``--plan heldout4`` those of
-``heldout3_plan.py`` and ``heldout4_plan.py``, into ``heldout3/`` and ``heldout4/``.
+into ``heldout2/``; ``--plan heldout3``, ``--plan heldout4`` and ``--plan heldout5`` those of
+``heldout3_plan.py``, ``heldout4_plan.py`` and ``heldout5_plan.py``, into ``heldout3/``,
+``heldout4/`` and ``heldout5/``.
 
     .venv-bench/bin/python benchmarks/diagnosis/generate.py [--only RUN_ID ...]
     .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout [--corpus DIR]
     .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout2 [--corpus DIR]
     .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout3 [--corpus DIR]
     .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout4 [--corpus DIR]
+    .venv-bench/bin/python benchmarks/diagnosis/generate.py --plan heldout5 [--corpus DIR]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from corpus_plan import corpus_plan
 from heldout2_plan import heldout2_plan
 from heldout3_plan import heldout3_plan
 from heldout4_plan import heldout4_plan
+from heldout5_plan import heldout5_plan
 from heldout_plan import heldout_plan
 from retruth import save_truth
 from runs import RunSpec, SourceResult
@@ -63,6 +66,11 @@ PLANS = {
     "heldout4": (heldout4_plan, HERE / "heldout4",
                  "Issue 18 diagnosis benchmark, fourth held-out runs (heldout4_plan.py, "
                  "generated once, scored once with the rules heldout3 was scored with): one "
+                 "entry per trained run; true_class is measured from the model "
+                 "(benchmarks/diagnosis/truth.py)."),
+    "heldout5": (heldout5_plan, HERE / "heldout5",
+                 "Issue 18 diagnosis benchmark, fifth held-out runs (heldout5_plan.py, "
+                 "generated once, scored once with the unsettled-validation rule): one "
                  "entry per trained run; true_class is measured from the model "
                  "(benchmarks/diagnosis/truth.py)."),
 }
