@@ -53,7 +53,7 @@ def test_each_true_class_has_several_runs(runs):
 
 
 BENCH = CORPUS.parent
-CORPORA = ("corpus", "heldout", "heldout2", "heldout3", "heldout4")
+CORPORA = ("corpus", "heldout", "heldout2", "heldout3", "heldout4", "heldout5")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_stored_true_classes_follow_the_current_truth(name, bench_modules):
         assert retruth.retruth(run)[0] == run["true_class"], run["run_id"]
 
 
-@pytest.mark.parametrize("name", ["heldout3", "heldout4"])
+@pytest.mark.parametrize("name", ["heldout3", "heldout4", "heldout5"])
 def test_the_final_held_out_corpora_meet_the_issues_floor(name):
     _assert_issue_floor(json.loads((BENCH / name / "truth.json").read_text())["runs"])
 
