@@ -151,8 +151,8 @@ def kl_too_high():
         (kl_too_high, "kl_range", {"kl_range"}),
     ],
     ids=["healthy", "collapse", "late-collapse", "partial", "overfitting", "diverged",
-         "unstable", "unsettled-validation", "warmup-unfinished", "cyclical", "cyclical-collapse", "mean-reduction",
-         "kl-too-high"],
+         "unstable", "unsettled-validation", "warmup-unfinished", "cyclical",
+         "cyclical-collapse", "mean-reduction", "kl-too-high"],
 )
 def test_verdicts(make, verdict, flagged):
     diagnosis = diagnose(make())

@@ -53,8 +53,9 @@ _PROBLEMS = {
         "unstable optimisation; the loss jumps up between epochs (first at epoch {epoch})"
     ),
     codes.NOT_CONVERGED: (
-        "not converged; the loss was still falling at epoch {epoch}, so the model is not "
-        "finished and its latent space not yet what it will be"
+        "not converged; the loss had not settled by epoch {epoch} (still falling, or its "
+        "validation still swinging), so the model is not finished and its latent space not "
+        "yet what it will be"
     ),
     codes.KL_RANGE: (
         "the posterior is far from the prior (KL above 2.0 per latent dimension from epoch "

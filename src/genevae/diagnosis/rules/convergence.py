@@ -167,8 +167,8 @@ def not_converged_rule(history: History) -> list[Finding]:
                 f"{swing_share:.0%} of what {train.column} gained in the run "
                 f"({fmt(train.gain)}); the fit to held-out cells has not settled",
                 evidence,
-                f"{fix_train_longer(len(history))} If the validation loss keeps swinging, "
-                f"{FIX_LEARNING_RATE[0].lower()}{FIX_LEARNING_RATE[1:]}",
+                f"{fix_train_longer(len(history))} If the validation loss keeps swinging: "
+                f"{FIX_LEARNING_RATE}",
                 int(loss.epochs[-1]),
             )]
     return [Finding(
