@@ -25,3 +25,16 @@ def test_large_inputs_are_subsampled_and_tiny_ones_fall_back_to_pca():
     assert len(embedded.rows) == EMBED_MAX_CELLS and embedded.method == "PCA"
     tiny = embed_2d(means[:2], seed=0)
     assert tiny.method == "PCA" and "UMAP failed" in tiny.note
+
+
+def test_umaps_compiled_functions_are_cached_on_disk_and_give_the_same_picture():
+    """umap-learn's numba functions compile once per installation, not once per process."""
+    import umap.umap_
+    from numba.core.caching import NullCache
+
+    means = np.random.default_rng(2).normal(size=(300, 5))
+    first = embed_2d(means, seed=0)
+    assert not isinstance(umap.umap_.smooth_knn_dist._cache, NullCache)
+    again = embed_2d(means, seed=0)
+    assert first.method == again.method == "UMAP"
+    np.testing.assert_array_equal(first.coords, again.coords)
