@@ -21,6 +21,7 @@ identical coordinates. The cache lives where numba keeps it for cacheable functi
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -82,6 +83,7 @@ def embed_2d(qz_mean: ArrayLike, seed: int = 0, method: str = "umap") -> Embeddi
     return Embedding2D(coords, rows, "PCA", note)
 
 
+@functools.cache
 def _cache_umap_compilation() -> None:
     """Turn on numba's on-disk cache for every compiled function of umap-learn's modules
     (once per process; a function numba cannot cache keeps compiling as before)."""
